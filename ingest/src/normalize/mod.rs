@@ -1,0 +1,261 @@
+//! From a parsed audit event to one row of the `events` table.
+
+pub mod exec;
+pub mod promote;
+pub mod raw;
+pub mod time;
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::batch::EventBatchBuilder;
+use crate::redact::Redactor;
+use raw::{JStr, RawEvent, s};
+
+/// Where an event came from and how it was wrapped.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub source_file: &'a str,
+    pub line: i64,
+    /// `event`, `eventlist`, `array`, `eks`, `gke`, `aks`, `cri`, `docker`.
+    pub format: &'static str,
+    /// The wrapper's own timestamp, if it has one.
+    pub wrapper_ts: Option<i64>,
+}
+
+/// An event ready to be written: every derived value computed, strings still borrowed.
+pub struct Prepared<'e, 'a> {
+    ev: &'e RawEvent<'a>,
+    pub ts: i64,
+    pub day: i32,
+    stage_ts: Option<i64>,
+    request_object: Option<Cow<'e, str>>,
+    response_object: Option<Cow<'e, str>>,
+    promoted: promote::Promoted,
+    exec: exec::ExecFacts,
+    /// Annotations kubetrail adds (unparseable times).
+    extra_annotations: Vec<(String, String)>,
+}
+
+/// Why an event cannot become a row.
+pub type Reason = String;
+
+/// Compute everything a row needs from `ev`, or say why it cannot be a row.
+pub fn prepare<'e, 'a>(
+    ev: &'e RawEvent<'a>,
+    origin: &Origin,
+    redactor: &Redactor,
+) -> Result<Prepared<'e, 'a>, Reason> {
+    if !ev.looks_like_event() {
+        return Err("not an audit event: no auditID, requestURI or verb".into());
+    }
+    let mut extra_annotations = Vec::new();
+    let mut time_of = |name: &str, v: &Option<JStr>| -> Option<i64> {
+        let text = s(v)?;
+        let parsed = time::parse_micros(text);
+        if parsed.is_none() {
+            extra_annotations.push((format!("kubetrail.io/unparsed-{name}"), text.to_owned()));
+        }
+        parsed
+    };
+    let received = time_of("requestReceivedTimestamp", &ev.request_received_timestamp);
+    let stage_ts = time_of("stageTimestamp", &ev.stage_timestamp);
+    let ts = received
+        .or_else(|| time_of("timestamp", &ev.timestamp))
+        .or_else(|| {
+            let created = ev.metadata.as_ref().and_then(|m| m.creation_timestamp.clone());
+            time_of("creationTimestamp", &created)
+        })
+        .or(origin.wrapper_ts)
+        .or(stage_ts)
+        .ok_or_else(|| {
+            "no usable time: requestReceivedTimestamp, timestamp, metadata.creationTimestamp and stageTimestamp are missing or invalid".to_string()
+        })?;
+
+    let object_ref = ev.object_ref.as_ref();
+    let resource = object_ref.and_then(|o| s(&o.resource));
+    let subresource = object_ref.and_then(|o| s(&o.subresource));
+
+    let body = |raw: Option<&'e serde_json::value::RawValue>| -> Option<Cow<'e, str>> {
+        let raw = raw?;
+        let text = raw.get();
+        if text == "null" {
+            return None;
+        }
+        Some(match redactor.body(resource, subresource, text) {
+            Some(redacted) => Cow::Owned(redacted),
+            None => Cow::Borrowed(text),
+        })
+    };
+    let request_object = body(ev.request_object);
+    let response_object = body(ev.response_object);
+
+    let parse = |t: &Option<Cow<str>>| {
+        t.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    };
+    let wants_response = matches!(
+        resource,
+        Some(
+            "subjectaccessreviews"
+                | "localsubjectaccessreviews"
+                | "selfsubjectaccessreviews"
+                | "tokenreviews"
+        )
+    );
+    let request_value = parse(&request_object);
+    let response_value = if wants_response {
+        parse(&response_object)
+    } else {
+        None
+    };
+    let promoted = if request_value.is_some() || response_value.is_some() {
+        promote::promote(
+            resource,
+            subresource,
+            request_value.as_ref(),
+            response_value.as_ref(),
+        )
+    } else {
+        promote::Promoted::default()
+    };
+
+    let uri = s(&ev.request_uri).unwrap_or_default();
+    let exec = if matches!(subresource, Some("exec" | "attach")) || uri.contains("command=") {
+        exec::from_uri(uri)
+    } else {
+        exec::ExecFacts::default()
+    };
+
+    Ok(Prepared {
+        ev,
+        ts,
+        day: time::day_of(ts),
+        stage_ts,
+        request_object,
+        response_object,
+        promoted,
+        exec,
+        extra_annotations,
+    })
+}
+
+fn strs<'s>(v: &'s Option<raw::StrList<'_>>) -> Option<impl Iterator<Item = &'s str>> {
+    v.as_ref().map(|l| l.0.iter().map(JStr::as_str))
+}
+
+fn owned(v: &Option<Vec<String>>) -> Option<impl Iterator<Item = &str>> {
+    v.as_ref().map(|l| l.iter().map(String::as_str))
+}
+
+impl Prepared<'_, '_> {
+    /// Append the row to `b`, in the column order of [`crate::schema::FILE_COLUMNS`].
+    pub fn write(&self, b: &mut EventBatchBuilder, origin: &Origin, event_hash: &str) {
+        let ev = self.ev;
+        let user = ev.user.as_ref();
+        let imp = ev.impersonated_user.as_ref();
+        let oref = ev.object_ref.as_ref();
+        let status = ev.response_status.as_ref();
+        let ips = ev.source_ips.as_ref().map(|l| &l.0);
+        let annotation = |key: &str| {
+            ev.annotations
+                .as_ref()
+                .and_then(|a| a.0.iter().find(|(k, _)| k.as_str() == key))
+                .map(|(_, v)| v.as_str())
+        };
+        let p = &self.promoted;
+        let pod = p.pod.as_ref();
+        let review = p.review.as_ref();
+        let annotations = ev
+            .annotations
+            .as_ref()
+            .map(|a| a.0.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))))
+            .into_iter()
+            .flatten()
+            .chain(
+                self.extra_annotations
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+            );
+
+        let mut r = b.row();
+        r.ts(Some(self.ts))
+            .ts(self.stage_ts)
+            .i64(self.stage_ts.map(|st| st - self.ts))
+            .str(s(&ev.audit_id))
+            .str(s(&ev.stage))
+            .str(s(&ev.level))
+            .str(s(&ev.verb))
+            .str(s(&ev.request_uri))
+            .str(user.and_then(|u| s(&u.username)))
+            .str(user.and_then(|u| s(&u.uid)))
+            .list(user.and_then(|u| strs(&u.groups)))
+            .list_map(user.and_then(|u| u.extra.as_ref()).map(|e| {
+                e.0.iter()
+                    .map(|(k, v)| (k.as_str(), v.0.iter().map(JStr::as_str)))
+            }))
+            .str(imp.and_then(|u| s(&u.username)))
+            .list(imp.and_then(|u| strs(&u.groups)))
+            .str(ips.and_then(|l| l.first()).map(JStr::as_str))
+            .str(ips.and_then(|l| l.last()).map(JStr::as_str))
+            .list(strs(&ev.source_ips))
+            .str(s(&ev.user_agent))
+            .str(oref.and_then(|o| s(&o.resource)))
+            .str(oref.and_then(|o| s(&o.subresource)))
+            .str(oref.and_then(|o| s(&o.namespace)))
+            .str(oref.and_then(|o| s(&o.name)))
+            .str(oref.map(|o| s(&o.api_group).unwrap_or("")))
+            .str(oref.and_then(|o| s(&o.api_version)))
+            .i32(status.and_then(|st| st.code))
+            .str(status.and_then(|st| s(&st.reason)))
+            .str(status.and_then(|st| s(&st.message)))
+            .str(annotation("authorization.k8s.io/decision"))
+            .str(annotation("authorization.k8s.io/reason"))
+            .map(Some(annotations))
+            .str(self.request_object.as_deref())
+            .str(self.response_object.as_deref())
+            .str(self.exec.command.as_deref().or(p.exec_command.as_deref()))
+            .str(self.exec.container.as_deref())
+            .bool(pod.map(|f| f.privileged))
+            .bool(pod.map(|f| f.host_pid))
+            .bool(pod.map(|f| f.host_ipc))
+            .bool(pod.map(|f| f.host_network))
+            .list(pod.map(|f| f.host_paths.iter().map(String::as_str)))
+            .list(pod.map(|f| f.capabilities.iter().map(String::as_str)))
+            .list(pod.map(|f| f.images.iter().map(String::as_str)))
+            .str(pod.and_then(|f| f.service_account.as_deref()))
+            .str(pod.and_then(|f| f.node_name.as_deref()))
+            .list(pod.map(|f| f.tolerations.iter().map(String::as_str)))
+            .str(p.role_ref_kind.as_deref())
+            .str(p.role_ref_name.as_deref())
+            .list(owned(&p.subjects))
+            .list(owned(&p.subject_kinds))
+            .list(owned(&p.rule_verbs))
+            .list(owned(&p.rule_resources))
+            .str(review.and_then(|r| r.user.as_deref()))
+            .list(review.and_then(|r| owned(&r.groups)))
+            .str(review.and_then(|r| r.verb.as_deref()))
+            .str(review.and_then(|r| r.resource.as_deref()))
+            .str(review.and_then(|r| r.subresource.as_deref()))
+            .str(review.and_then(|r| r.namespace.as_deref()))
+            .bool(review.and_then(|r| r.allowed))
+            .map(
+                p.object_labels
+                    .as_ref()
+                    .map(|l| l.iter().map(|(k, v)| (k.as_str(), v.as_deref()))),
+            )
+            .str(p.object_type.as_deref())
+            .list(owned(&p.webhook_urls))
+            .list(owned(&p.webhook_failure_policies))
+            .str(p.csr_signer.as_deref())
+            .list(owned(&p.csr_usages))
+            .str(p.csr_username.as_deref())
+            .str(Some(origin.format))
+            .ts(origin.wrapper_ts)
+            .str(Some(event_hash))
+            .str(Some(origin.source_file))
+            .i64(Some(origin.line));
+        r.end();
+    }
+}

@@ -1,0 +1,651 @@
+//! The ingest pipeline: a reader thread cuts inputs into chunks of whole lines, parser threads
+//! (one per core) turn chunks into Arrow rows partitioned by cluster and day, and the calling
+//! thread puts results back in input order, drops exact duplicates, writes Parquet files to
+//! staging and commits them with the lake's state.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+
+use crate::batch::EventBatchBuilder;
+use crate::error::{IngestError, Result};
+use crate::normalize::raw::RawEvent;
+use crate::normalize::{self, Origin, time};
+use crate::quarantine::{QuarantineWriter, Record};
+use crate::redact::Redactor;
+use crate::sink::layout::Lake;
+use crate::sink::parquet::write_sorted;
+use crate::source::envelope::{self, Sink, Wrap};
+use crate::source::open::{self, InputPath};
+use crate::source::reader::{Chunk, ChunkKind, KEEP_OF_OVERLONG, MAX_LINE_BYTES, Reader};
+use crate::state::LakeState;
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub lake: PathBuf,
+    /// Cluster for every event; `None`: the cluster the input names, else `default`.
+    pub cluster: Option<String>,
+    pub inputs: Vec<PathBuf>,
+    /// Parser threads (0: one per core).
+    pub threads: usize,
+    /// Buffered Arrow bytes (all partitions) above which the largest partition is written out.
+    pub buffer_bytes: usize,
+    /// Input bytes after which finished inputs are committed.
+    pub commit_bytes: u64,
+    /// Exact duplicates are recognised among this many most recent events.
+    pub dedup_window: usize,
+}
+
+impl IngestOptions {
+    pub fn new(lake: PathBuf, inputs: Vec<PathBuf>) -> Self {
+        IngestOptions {
+            lake,
+            cluster: None,
+            inputs,
+            threads: 0,
+            buffer_bytes: 192 << 20,
+            commit_bytes: 1 << 30,
+            dedup_window: 1 << 20,
+        }
+    }
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes_read: Arc<AtomicU64>,
+    pub bytes_total: AtomicU64,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub files: u64,
+    pub files_skipped: u64,
+    pub lines: u64,
+    pub rows: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub files_written: u64,
+    pub partitions: Vec<String>,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    /// Inputs that could not be read at all.
+    pub errors: Vec<String>,
+    /// Inputs skipped because the lake has them already, with why.
+    pub skipped: Vec<String>,
+    pub quarantine_files: Vec<PathBuf>,
+}
+
+/// Rows of one (cluster, day) from one chunk.
+struct Part {
+    cluster: String,
+    day: i32,
+    batch: RecordBatch,
+    hashes: Vec<u64>,
+}
+
+struct ChunkResult {
+    seq: u64,
+    input: usize,
+    parts: Vec<Part>,
+    quarantine: Vec<Record>,
+    lines: u64,
+    /// A tail chunk whose bytes parsed: its length.
+    tail_consumed: Option<u64>,
+    end: Option<crate::source::reader::FileEnd>,
+}
+
+/// Per-chunk parser state: one builder per (cluster, day).
+struct ChunkSink<'c> {
+    ctx: &'c ParseContext,
+    source_file: &'c str,
+    line: u64,
+    offset: u64,
+    builders: BTreeMap<(String, i32), (EventBatchBuilder, Vec<u64>)>,
+    quarantine: Vec<Record>,
+    events: u64,
+}
+
+struct ParseContext {
+    redactor: Redactor,
+    seed: u64,
+    cluster: Option<String>,
+    inputs: Vec<String>,
+}
+
+impl Sink for ChunkSink<'_> {
+    fn event(&mut self, ev: &RawEvent<'_>, raw: &str, wrap: &Wrap) {
+        let origin = Origin {
+            source_file: self.source_file,
+            line: self.line as i64,
+            format: wrap.format,
+            wrapper_ts: wrap.wrapper_ts,
+        };
+        match normalize::prepare(ev, &origin, &self.ctx.redactor) {
+            Ok(prepared) => {
+                let cluster = self
+                    .ctx
+                    .cluster
+                    .as_deref()
+                    .or(wrap.cluster.as_deref())
+                    .unwrap_or("default");
+                let hash = xxhash_rust::xxh3::xxh3_64_with_seed(raw.as_bytes(), self.ctx.seed);
+                let key = (cluster.to_owned(), prepared.day);
+                let (builder, hashes) = self
+                    .builders
+                    .entry(key)
+                    .or_insert_with(|| (EventBatchBuilder::with_capacity(4096), Vec::new()));
+                prepared.write(builder, &origin, &format!("{hash:016x}"));
+                hashes.push(hash);
+                self.events += 1;
+            }
+            Err(reason) => self.reject(reason, raw),
+        }
+    }
+
+    fn reject(&mut self, reason: String, raw: &str) {
+        self.quarantine.push(Record::new(
+            self.source_file,
+            self.line,
+            self.offset,
+            reason,
+            raw.as_bytes(),
+            &self.ctx.redactor,
+        ));
+    }
+}
+
+fn parse_chunk(
+    chunk: Chunk,
+    ctx: &ParseContext,
+) -> std::result::Result<ChunkResult, arrow::error::ArrowError> {
+    let source_file = ctx
+        .inputs
+        .get(chunk.input)
+        .map(String::as_str)
+        .unwrap_or("?");
+    let mut sink = ChunkSink {
+        ctx,
+        source_file,
+        line: chunk.first_line,
+        offset: chunk.offset,
+        builders: BTreeMap::new(),
+        quarantine: Vec::new(),
+        events: 0,
+    };
+    let mut lines = 0u64;
+    let mut tail_consumed = None;
+    match chunk.kind {
+        ChunkKind::Overlong => {
+            lines += 1;
+            sink.reject_bytes(
+                format!(
+                    "line longer than {} MiB; its first {} KiB are kept here",
+                    MAX_LINE_BYTES >> 20,
+                    KEEP_OF_OVERLONG >> 10
+                ),
+                &chunk.data,
+            );
+        }
+        ChunkKind::Document => {
+            lines += 1;
+            match std::str::from_utf8(&chunk.data) {
+                Ok(text) => envelope::decode(text, &mut sink),
+                Err(e) => sink.reject_bytes(
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    &chunk.data,
+                ),
+            }
+        }
+        ChunkKind::Lines | ChunkKind::Tail => {
+            let data = &chunk.data;
+            let mut start = 0usize;
+            while start < data.len() {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+                let mut line = &data[start..end];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                sink.offset = chunk.offset + start as u64;
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    lines += 1;
+                    let before = sink.quarantine.len();
+                    match std::str::from_utf8(line) {
+                        Ok(text) => envelope::decode(text, &mut sink),
+                        Err(e) => sink.reject_bytes(
+                            format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+                            line,
+                        ),
+                    }
+                    if chunk.kind == ChunkKind::Tail {
+                        // A tail cut off mid-JSON may still be being written: it is quarantined
+                        // now and read again if the file grows. Any other tail is consumed.
+                        let cut_off = sink.quarantine[before..]
+                            .iter()
+                            .any(|q| q.reason.starts_with("truncated JSON"));
+                        if cut_off {
+                            if let Some(last) = sink.quarantine.last_mut() {
+                                last.reason = format!(
+                                    "incomplete last line (no newline at end of input; read again if the file grows): {}",
+                                    last.reason
+                                );
+                            }
+                        } else {
+                            tail_consumed = Some(data.len() as u64);
+                        }
+                    }
+                } else if chunk.kind == ChunkKind::Tail {
+                    tail_consumed = Some(data.len() as u64);
+                }
+                sink.line += 1;
+                start = end + 1;
+            }
+        }
+    }
+    let mut parts = Vec::with_capacity(sink.builders.len());
+    for ((cluster, day), (mut builder, hashes)) in std::mem::take(&mut sink.builders) {
+        parts.push(Part {
+            cluster,
+            day,
+            batch: builder.finish()?,
+            hashes,
+        });
+    }
+    Ok(ChunkResult {
+        seq: chunk.seq,
+        input: chunk.input,
+        parts,
+        quarantine: sink.quarantine,
+        lines,
+        tail_consumed,
+        end: chunk.end,
+    })
+}
+
+impl ChunkSink<'_> {
+    fn reject_bytes(&mut self, reason: String, bytes: &[u8]) {
+        self.quarantine.push(Record::new(
+            self.source_file,
+            self.line,
+            self.offset,
+            reason,
+            bytes,
+            &self.ctx.redactor,
+        ));
+    }
+}
+
+/// Exact duplicates among the most recent events, in bounded memory.
+struct DedupWindow {
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl DedupWindow {
+    fn new(capacity: usize) -> Self {
+        DedupWindow {
+            seen: HashSet::with_capacity(capacity.min(1 << 20)),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// True if `hash` is new (and remember it).
+    fn insert(&mut self, hash: u64) -> bool {
+        if !self.seen.insert(hash) {
+            return false;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
+}
+
+/// Buffered rows of one partition, waiting to be written.
+#[derive(Default)]
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+}
+
+struct Writer<'l> {
+    lake: &'l Lake,
+    buffers: HashMap<(String, i32), Buffer>,
+    buffered: usize,
+    limit: usize,
+    file_seq: u64,
+    /// Staged files: (staging path, final path).
+    staged: Vec<(PathBuf, PathBuf)>,
+    summary: Summary,
+    partitions: std::collections::BTreeSet<String>,
+}
+
+impl Writer<'_> {
+    fn add(&mut self, cluster: String, day: i32, batch: RecordBatch) -> Result<()> {
+        let bytes = batch.get_array_memory_size();
+        let buf = self.buffers.entry((cluster, day)).or_default();
+        buf.bytes += bytes;
+        buf.batches.push(batch);
+        self.buffered += bytes;
+        while self.buffered > self.limit {
+            let largest = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(k, _)| k.clone());
+            match largest {
+                Some(key) => self.flush(&key)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, key: &(String, i32)) -> Result<()> {
+        let Some(buf) = self.buffers.remove(key) else {
+            return Ok(());
+        };
+        self.buffered -= buf.bytes;
+        if buf.batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(());
+        }
+        let day = time::day_string(key.1);
+        let final_path = self.lake.data_path(&key.0, &day, self.file_seq);
+        let staged = self
+            .lake
+            .staging()
+            .join(format!("{:05}.parquet", self.file_seq));
+        self.file_seq += 1;
+        let (_, bytes) = write_sorted(&staged, &buf.batches)?;
+        self.summary.bytes_out += bytes;
+        self.summary.files_written += 1;
+        self.partitions.insert(format!(
+            "cluster={}/day={day}",
+            crate::sink::layout::partition_value(&key.0)
+        ));
+        self.staged.push((staged, final_path));
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.flush(&key)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ingest `opts.inputs` into the lake. Per-line problems go to quarantine; an input that cannot
+/// be read at all is reported in [`Summary::errors`] and the others are still ingested.
+pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
+    let started = Instant::now();
+    let inputs = open::expand(&opts.inputs)?;
+    let lake = Lake::open(&opts.lake)?;
+    let mut state = LakeState::load(&lake.state_path())?;
+    state.version = 1;
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            InputPath::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            InputPath::Stdin => None,
+        })
+        .sum();
+    progress.bytes_total.store(total, Ordering::Relaxed);
+    std::fs::create_dir_all(lake.staging()).map_err(crate::error::lake_err(lake.staging()))?;
+
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let seed = u64::from_le_bytes([
+        lake.key[0],
+        lake.key[1],
+        lake.key[2],
+        lake.key[3],
+        lake.key[4],
+        lake.key[5],
+        lake.key[6],
+        lake.key[7],
+    ]);
+    let ctx = Arc::new(ParseContext {
+        redactor: Redactor::new(lake.key),
+        seed,
+        cluster: opts.cluster.clone(),
+        inputs: inputs.iter().map(InputPath::display).collect(),
+    });
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let (res_tx, res_rx) = crossbeam_channel::bounded(threads * 2);
+    let reader = Reader::new(
+        inputs.clone(),
+        state.clone(),
+        progress.bytes_read.clone(),
+        chunk_tx,
+    );
+    let reader_handle = std::thread::Builder::new()
+        .name("kubetrail-read".into())
+        .spawn(move || reader.run())
+        .map_err(|e| IngestError::Other(format!("cannot start reader thread: {e}")))?;
+    let mut workers = Vec::new();
+    for n in 0..threads {
+        let rx = chunk_rx.clone();
+        let tx = res_tx.clone();
+        let ctx = ctx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("kubetrail-parse-{n}"))
+            .spawn(move || {
+                for chunk in rx {
+                    if tx.send(parse_chunk(chunk, &ctx)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| IngestError::Other(format!("cannot start parser thread: {e}")))?;
+        workers.push(handle);
+    }
+    drop(chunk_rx);
+    drop(res_tx);
+
+    let mut writer = Writer {
+        lake: &lake,
+        buffers: HashMap::new(),
+        buffered: 0,
+        limit: opts.buffer_bytes,
+        file_seq: 0,
+        staged: Vec::new(),
+        summary: Summary::default(),
+        partitions: Default::default(),
+    };
+    let mut quarantine_seq = 0u64;
+    let mut quarantine = QuarantineWriter::new(
+        lake.staging()
+            .join(format!("quarantine-{quarantine_seq:03}.jsonl")),
+    );
+    let mut staged_quarantine: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut dedup = DedupWindow::new(opts.dedup_window);
+    let mut pending: BTreeMap<u64, ChunkResult> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut tails: HashMap<usize, u64> = HashMap::new();
+    let mut since_commit = 0u64;
+    let mut result: Result<()> = Ok(());
+
+    'results: for res in res_rx.iter() {
+        let res = match res {
+            Ok(r) => r,
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        };
+        pending.insert(res.seq, res);
+        while let Some(r) = pending.remove(&next) {
+            next += 1;
+            if let Err(e) = process(
+                r,
+                &mut writer,
+                &mut quarantine,
+                &mut dedup,
+                &mut tails,
+                &mut state,
+                &ctx.inputs,
+            ) {
+                result = Err(e);
+                break 'results;
+            }
+            let read = progress.bytes_read.load(Ordering::Relaxed);
+            if read.saturating_sub(since_commit) > opts.commit_bytes && tails.is_empty() {
+                since_commit = read;
+                let moved = commit(
+                    &lake,
+                    &mut writer,
+                    &mut quarantine,
+                    &mut quarantine_seq,
+                    &mut staged_quarantine,
+                    &state,
+                );
+                if let Err(e) = moved {
+                    result = Err(e);
+                    break 'results;
+                }
+            }
+        }
+    }
+    drop(res_rx);
+    let _ = reader_handle.join();
+    for w in workers {
+        let _ = w.join();
+    }
+    result?;
+    commit(
+        &lake,
+        &mut writer,
+        &mut quarantine,
+        &mut quarantine_seq,
+        &mut staged_quarantine,
+        &state,
+    )?;
+    let _ = std::fs::remove_dir_all(lake.staging());
+
+    let mut summary = writer.summary;
+    summary.partitions = writer.partitions.into_iter().collect();
+    summary.quarantine_files = staged_quarantine.into_iter().map(|(_, to)| to).collect();
+    summary.seconds = started
+        .elapsed()
+        .as_secs_f64()
+        .max(Duration::from_micros(1).as_secs_f64());
+    summary.events_per_second = (summary.rows + summary.duplicates) as f64 / summary.seconds;
+    summary.bytes_in = progress.bytes_read.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// Fold one chunk's result into the run, in input order.
+fn process(
+    r: ChunkResult,
+    writer: &mut Writer,
+    quarantine: &mut QuarantineWriter,
+    dedup: &mut DedupWindow,
+    tails: &mut HashMap<usize, u64>,
+    state: &mut LakeState,
+    names: &[String],
+) -> Result<()> {
+    writer.summary.lines += r.lines;
+    for rec in &r.quarantine {
+        quarantine.write(rec)?;
+    }
+    writer.summary.quarantined += r.quarantine.len() as u64;
+    for part in r.parts {
+        let keep: Vec<bool> = part.hashes.iter().map(|h| dedup.insert(*h)).collect();
+        let kept = keep.iter().filter(|k| **k).count();
+        writer.summary.duplicates += (keep.len() - kept) as u64;
+        writer.summary.rows += kept as u64;
+        let batch = if kept == keep.len() {
+            part.batch
+        } else {
+            filter_record_batch(&part.batch, &BooleanArray::from(keep))?
+        };
+        if batch.num_rows() > 0 {
+            writer.add(part.cluster, part.day, batch)?;
+        }
+    }
+    if let Some(n) = r.tail_consumed {
+        tails.insert(r.input, n);
+    }
+    if let Some(end) = r.end {
+        let name = names.get(r.input).cloned().unwrap_or_default();
+        let tail = tails.remove(&r.input);
+        if let Some(why) = end.skipped {
+            writer.summary.files_skipped += 1;
+            writer.summary.skipped.push(format!("{name}: {why}"));
+            return Ok(());
+        }
+        writer.summary.files += 1;
+        if let Some(err) = &end.error {
+            let (line, offset) = end
+                .record
+                .as_ref()
+                .map_or((1, 0), |r| (r.lines + 1, r.offset));
+            if end.record.is_none() && end.raw_bytes == 0 && !err.contains("ends early") {
+                writer.summary.errors.push(format!("{name}: {err}"));
+            } else {
+                let rec = Record {
+                    source_file: name.clone(),
+                    line,
+                    byte_offset: offset,
+                    reason: err.clone(),
+                    raw: Some(String::new()),
+                    raw_b64: None,
+                };
+                quarantine.write(&rec)?;
+                writer.summary.quarantined += 1;
+            }
+        }
+        if let Some(mut record) = end.record {
+            if let Some(n) = tail {
+                record.offset += n;
+                record.lines += 1;
+            }
+            record.updated = chrono::Utc::now().to_rfc3339();
+            state.upsert(record);
+        }
+    }
+    Ok(())
+}
+
+fn commit(
+    lake: &Lake,
+    writer: &mut Writer,
+    quarantine: &mut QuarantineWriter,
+    quarantine_seq: &mut u64,
+    staged_quarantine: &mut Vec<(PathBuf, PathBuf)>,
+    state: &LakeState,
+) -> Result<()> {
+    writer.flush_all()?;
+    let mut moves = std::mem::take(&mut writer.staged);
+    if let Some(path) = quarantine.finish()? {
+        let to = lake.quarantine_path(*quarantine_seq);
+        moves.push((path, to.clone()));
+        staged_quarantine.push((PathBuf::new(), to));
+        *quarantine_seq += 1;
+        *quarantine = QuarantineWriter::new(
+            lake.staging()
+                .join(format!("quarantine-{quarantine_seq:03}.jsonl")),
+        );
+    }
+    lake.commit(moves, state)
+}

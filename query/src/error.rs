@@ -1,0 +1,23 @@
+//! Errors of the query library.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("no lake at {0}: run `kubetrail ingest --lake {0} FILES` first")]
+    NoLake(PathBuf),
+    #[error(
+        "kubetrail queries are read-only: statements that write, create or copy files are refused ({0})"
+    )]
+    ReadOnly(String),
+    #[error("{0}")]
+    Sql(String),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;

@@ -1,0 +1,171 @@
+//! The `events` table over a lake's Parquet files, with Hive partitions `cluster` and `day`.
+//!
+//! A filter on `ts` also prunes `day` partitions: the table derives `day` bounds from `ts` bounds
+//! before listing files, so a one-hour query opens one day's files, not the whole lake.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::Result;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
+use datafusion::physical_plan::ExecutionPlan;
+
+use ingest::schema::{col as c, file_schema};
+
+/// The lake's `events` table.
+#[derive(Debug)]
+pub struct EventsTable {
+    inner: Arc<ListingTable>,
+}
+
+impl EventsTable {
+    /// The table over `lake/events/`. The lake may be empty.
+    pub fn open(lake: &Path) -> Result<Self> {
+        let dir = lake.join(ingest::sink::layout::EVENTS_DIR);
+        std::fs::create_dir_all(&dir).ok();
+        let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
+        let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                (c::CLUSTER.to_string(), DataType::Utf8),
+                (c::DAY.to_string(), DataType::Date32),
+            ]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(file_schema());
+        Ok(EventsTable {
+            inner: Arc::new(ListingTable::try_new(config)?),
+        })
+    }
+}
+
+/// Days since the epoch of a timestamp literal, if `e` is one.
+fn literal_day(e: &Expr) -> Option<i32> {
+    let micros = match e {
+        Expr::Literal(v, _) => match v {
+            ScalarValue::TimestampMicrosecond(Some(v), _) => *v,
+            ScalarValue::TimestampNanosecond(Some(v), _) => v.div_euclid(1000),
+            ScalarValue::TimestampMillisecond(Some(v), _) => v * 1000,
+            ScalarValue::TimestampSecond(Some(v), _) => v * 1_000_000,
+            _ => return None,
+        },
+        Expr::Cast(cast) => return literal_day(&cast.expr),
+        Expr::TryCast(cast) => return literal_day(&cast.expr),
+        _ => return None,
+    };
+    Some(micros.div_euclid(86_400_000_000) as i32)
+}
+
+fn is_ts(e: &Expr) -> bool {
+    matches!(e, Expr::Column(column) if column.name == c::TS)
+}
+
+/// `day` bounds implied by a filter on `ts`.
+pub fn day_filters(filter: &Expr) -> Vec<Expr> {
+    let day = |d: i32| lit(ScalarValue::Date32(Some(d)));
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, value) = if is_ts(left) {
+                (*op, right.as_ref())
+            } else if is_ts(right) {
+                match op.swap() {
+                    Some(op) => (op, left.as_ref()),
+                    None => return vec![],
+                }
+            } else if *op == Operator::And {
+                let mut out = day_filters(left);
+                out.extend(day_filters(right));
+                return out;
+            } else {
+                return vec![];
+            };
+            let Some(d) = literal_day(value) else {
+                return vec![];
+            };
+            match op {
+                Operator::Gt | Operator::GtEq => vec![col(c::DAY).gt_eq(day(d))],
+                Operator::Lt | Operator::LtEq => vec![col(c::DAY).lt_eq(day(d))],
+                Operator::Eq => vec![col(c::DAY).eq(day(d))],
+                _ => vec![],
+            }
+        }
+        Expr::Between(b) if is_ts(&b.expr) && !b.negated => {
+            match (literal_day(&b.low), literal_day(&b.high)) {
+                (Some(lo), Some(hi)) => vec![col(c::DAY).between(day(lo), day(hi))],
+                _ => vec![],
+            }
+        }
+        _ => vec![],
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut all = filters.to_vec();
+        for f in filters {
+            all.extend(day_filters(f));
+        }
+        self.inner.scan(state, projection, &all, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_range_on_ts_bounds_the_day_partition() {
+        let ts = |v: i64| {
+            lit(ScalarValue::TimestampMicrosecond(
+                Some(v),
+                Some("UTC".into()),
+            ))
+        };
+        let day0 = 86_400_000_000i64 * 20_000;
+        let f = col(c::TS)
+            .gt_eq(ts(day0 + 5))
+            .and(col(c::TS).lt(ts(day0 + 86_400_000_000)));
+        let got: Vec<String> = day_filters(&f).iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains("day >="), "{got:?}");
+        assert!(got[1].contains("day <="), "{got:?}");
+    }
+
+    #[test]
+    fn filters_on_other_columns_add_nothing() {
+        assert!(day_filters(&col(c::USERNAME).eq(lit("alice"))).is_empty());
+    }
+}

@@ -1,0 +1,97 @@
+//! Running analysts' SQL: read-only, with errors that say what is wrong.
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use crate::error::{QueryError, Result};
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Plan one statement, refusing anything that writes, creates or copies.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    ctx.sql_with_options(sql, read_only())
+        .await
+        .map_err(explain)
+}
+
+/// Run one read-only statement and collect its result.
+pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    plan(ctx, sql).await?.collect().await.map_err(explain)
+}
+
+/// Turn DataFusion's errors into the ones a person reading the shell can act on.
+pub fn explain(e: DataFusionError) -> QueryError {
+    let text = e.strip_backtrace();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("not supported")
+        && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement"))
+    {
+        return QueryError::ReadOnly(text);
+    }
+    let text = text
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Schema error: ")
+        .to_string();
+    QueryError::Sql(text)
+}
+
+/// Split a script into statements at `;` outside quotes and comments.
+pub fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = script.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(ch) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(ch);
+                if ch == q {
+                    quote = None;
+                }
+            }
+            None => match ch {
+                '\'' | '"' => {
+                    quote = Some(ch);
+                    cur.push(ch);
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            cur.push('\n');
+                            break;
+                        }
+                    }
+                }
+                ';' => {
+                    if !cur.trim().is_empty() {
+                        out.push(cur.trim().to_string());
+                    }
+                    cur.clear();
+                }
+                _ => cur.push(ch),
+            },
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semicolons_in_strings_and_comments_do_not_split() {
+        let s = split_statements("select ';' as a; -- x; y\nselect 2;");
+        assert_eq!(s, ["select ';' as a", "select 2"]);
+    }
+}

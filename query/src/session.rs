@@ -1,0 +1,126 @@
+//! A DataFusion session over a lake: the `events` table, audit SQL functions, the settings that
+//! make Parquet pruning work, and the `events_window` / `events_history` views the rules read.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{QueryError, Result};
+use crate::lake::EventsTable;
+use crate::timearg::sql_ts;
+
+/// What `events` shows: `--cluster`, `--since` and `--until` narrow it without a WHERE clause.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub cluster: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Scope {
+    /// The WHERE clause of the scope, or `None` when it is unrestricted.
+    pub fn predicate(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.cluster {
+            parts.push(format!("cluster = '{}'", c.replace('\'', "''")));
+        }
+        if let Some(s) = self.since {
+            parts.push(format!("ts >= {}", sql_ts(s)));
+        }
+        if let Some(u) = self.until {
+            parts.push(format!("ts < {}", sql_ts(u)));
+        }
+        (!parts.is_empty()).then(|| parts.join(" AND "))
+    }
+}
+
+/// Name under which the unrestricted table is registered when a scope applies.
+pub const LAKE_TABLE: &str = "lake_events";
+
+/// A session with `events` over the lake at `lake`.
+pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+    if !lake.exists() {
+        return Err(QueryError::NoLake(lake.to_path_buf()));
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut config = SessionConfig::new()
+        .with_target_partitions(threads)
+        .with_information_schema(true)
+        .with_parquet_pruning(true)
+        .with_collect_statistics(true);
+    let opts = config.options_mut();
+    // Not `pushdown_filters`: in DataFusion 55 a pushed-down predicate that reads a list column
+    // (e.g. `regexp_like(array_to_string(pod_tolerations, '|'), ...)` in an OR) is dropped by the
+    // scan while the FilterExec above it is removed, so rows pass unfiltered. Row-group and page
+    // pruning from statistics and bloom filters still apply.
+    opts.execution.parquet.pushdown_filters = false;
+    opts.execution.parquet.enable_page_index = true;
+    opts.execution.parquet.bloom_filter_on_read = true;
+    opts.sql_parser.enable_ident_normalization = true;
+    // PostgreSQL's grammar: the generic dialect allows trailing commas in select lists and so
+    // reads `SELECT ts, cluster FROM events` as `CLUSTER BY`.
+    opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
+    datafusion_functions_json::register_all(&mut ctx)?;
+    let table = Arc::new(EventsTable::open(lake)?);
+    match scope.predicate() {
+        None => {
+            ctx.register_table("events", table)?;
+        }
+        Some(pred) => {
+            ctx.register_table(LAKE_TABLE, table)?;
+            ctx.sql(&format!(
+                "CREATE VIEW events AS SELECT * FROM {LAKE_TABLE} WHERE {pred}"
+            ))
+            .await?;
+        }
+    }
+    Ok(ctx)
+}
+
+/// The analysed window and the history before it, as the rules see them.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// How far back `events_history` reaches before `since`.
+    pub baseline: Duration,
+}
+
+/// (Re)define `events_window` and `events_history` over `events`.
+pub async fn register_window(ctx: &SessionContext, w: &Window) -> Result<()> {
+    let mut window = Vec::new();
+    if let Some(s) = w.since {
+        window.push(format!("ts >= {}", sql_ts(s)));
+    }
+    if let Some(u) = w.until {
+        window.push(format!("ts < {}", sql_ts(u)));
+    }
+    let where_window = if window.is_empty() {
+        "TRUE".to_string()
+    } else {
+        window.join(" AND ")
+    };
+    let where_history = match w.since {
+        Some(s) => format!("ts >= {} AND ts < {}", sql_ts(s - w.baseline), sql_ts(s)),
+        None => "FALSE".to_string(),
+    };
+    for (name, pred) in [
+        ("events_window", where_window),
+        ("events_history", where_history),
+    ] {
+        ctx.sql(&format!("DROP VIEW IF EXISTS {name}")).await?;
+        ctx.sql(&format!(
+            "CREATE VIEW {name} AS SELECT * FROM events WHERE {pred}"
+        ))
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Running rules over a lake: the analysed window, the history before it for baseline rules,
+//! a check that each rule's data is in the lake at the audit level it needs, and findings.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::allowlist::Allowlist;
+use crate::error::{Result, RuleError};
+use crate::finding::{self, Finding};
+use crate::rule::{Level, Rule, Severity};
+use query::session::{self, Scope, Window};
+
+/// Version of the detect report JSON.
+pub const REPORT_SCHEMA_VERSION: &str = "1";
+
+/// What to analyse.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    pub lake: PathBuf,
+    pub cluster: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// How much history before the window baseline rules learn from.
+    pub baseline: Duration,
+    pub min_severity: Severity,
+    pub allowlist: Allowlist,
+}
+
+/// The lake as detect saw it, so a report can be reproduced.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct LakeInfo {
+    pub path: String,
+    pub events: i64,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+    /// Hash of the lake's ingest state (which inputs, how far read).
+    pub state_fingerprint: Option<String>,
+}
+
+/// A rule that could not see what it needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub rule_id: String,
+    /// `blind`: events exist but below the audit level the rule needs; `no-data`: no events on
+    /// the rule's resources in the window.
+    pub status: &'static str,
+    pub detail: String,
+}
+
+/// A rule whose SQL failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleFailure {
+    pub rule_id: String,
+    pub error: String,
+}
+
+/// Everything one detect run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: &'static str,
+    pub tool_version: &'static str,
+    pub rule_pack_version: String,
+    pub generated_at: String,
+    pub lake: LakeInfo,
+    pub cluster: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub baseline: String,
+    /// Where baseline rules start: the lake's first `warmup` only serves as their history.
+    pub baseline_rules_from: Option<String>,
+    pub warmup: String,
+    pub rules_run: usize,
+    pub findings: Vec<Finding>,
+    pub suppressed: usize,
+    pub coverage: Vec<Coverage>,
+    pub failures: Vec<RuleFailure>,
+}
+
+fn ts_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn human(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s % 86_400 == 0 && s > 0 {
+        format!("{}d", s / 86_400)
+    } else if s % 3600 == 0 && s > 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Run one rule in `ctx` over the window; returns its findings.
+pub async fn run_rule(ctx: &SessionContext, rule: &Rule, window: &Window) -> Result<Vec<Finding>> {
+    session::register_window(ctx, window).await?;
+    let batches = query::run::collect(ctx, &rule.sql)
+        .await
+        .map_err(|e| RuleError::Run {
+            rule: rule.id.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(finding::group(rule, &finding::rows(&batches)))
+}
+
+fn level_rank(level: &str) -> u8 {
+    match level {
+        "RequestResponse" => 3,
+        "Request" => 2,
+        "Metadata" => 1,
+        _ => 0,
+    }
+}
+
+/// The highest audit level seen per resource in the current `events_window`.
+async fn levels(ctx: &SessionContext) -> Result<Vec<(String, u8)>> {
+    let batches = query::run::collect(
+        ctx,
+        "SELECT coalesce(resource, '') AS resource, level FROM events_window GROUP BY 1, 2",
+    )
+    .await?;
+    Ok(finding::rows(&batches)
+        .into_iter()
+        .map(|r| {
+            let res = r
+                .get("resource")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let lvl = level_rank(r.get("level").and_then(|v| v.as_str()).unwrap_or_default());
+            (res, lvl)
+        })
+        .collect())
+}
+
+fn coverage_of(rule: &Rule, seen: &[(String, u8)]) -> Option<Coverage> {
+    let need = match rule.level {
+        Level::Metadata => 1,
+        Level::Request => 2,
+        Level::RequestResponse => 3,
+    };
+    if rule.resources.is_empty() {
+        return seen.is_empty().then(|| Coverage {
+            rule_id: rule.id.clone(),
+            status: "no-data",
+            detail: "no events in the window".into(),
+        });
+    }
+    let on: Vec<u8> = seen
+        .iter()
+        .filter(|(r, _)| rule.resources.contains(r))
+        .map(|(_, l)| *l)
+        .collect();
+    if on.is_empty() {
+        return Some(Coverage {
+            rule_id: rule.id.clone(),
+            status: "no-data",
+            detail: format!("no events on {} in the window", rule.resources.join(", ")),
+        });
+    }
+    let best = on.into_iter().max().unwrap_or(0);
+    (best < need).then(|| Coverage {
+        rule_id: rule.id.clone(),
+        status: "blind",
+        detail: format!(
+            "needs audit level {} on {}; the lake has only {} (see docs/audit-policy.yaml)",
+            rule.level.as_str(),
+            rule.resources.join(", "),
+            ["none", "Metadata", "Request", "RequestResponse"][best as usize]
+        ),
+    })
+}
+
+async fn lake_info(
+    ctx: &SessionContext,
+    opts: &DetectOptions,
+) -> Result<(LakeInfo, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    let batches = query::run::collect(
+        ctx,
+        "SELECT count(*) AS n, min(ts) AS first, max(ts) AS last FROM events",
+    )
+    .await?;
+    let rows = finding::rows(&batches);
+    let row = rows.first().cloned().unwrap_or_default();
+    let first = row.get("first").and_then(|v| v.as_str()).map(str::to_owned);
+    let last = row.get("last").and_then(|v| v.as_str()).map(str::to_owned);
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let state = std::fs::read(opts.lake.join("_kubetrail/state.json"))
+        .ok()
+        .map(|b| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&b)));
+    let info = LakeInfo {
+        path: opts.lake.display().to_string(),
+        events: row.get("n").and_then(|v| v.as_i64()).unwrap_or(0),
+        first_event: first.clone(),
+        last_event: last.clone(),
+        state_fingerprint: state,
+    };
+    Ok((info, parse(&first), parse(&last)))
+}
+
+/// Run `rules` over the lake. `progress(done, total, rule_id)` is called as rules finish.
+pub async fn detect(
+    opts: &DetectOptions,
+    rules: &[Rule],
+    progress: &(dyn Fn(usize, usize, &str) + Sync),
+) -> Result<Report> {
+    let scope = Scope {
+        cluster: opts.cluster.clone(),
+        since: None,
+        until: None,
+    };
+    let ctx = session::open(&opts.lake, &scope).await?;
+    let (lake, lake_min, lake_max) = lake_info(&ctx, opts).await?;
+
+    // Baseline rules need history: never analyse before the lake's first `warmup`.
+    let span = match (lake_min, lake_max) {
+        (Some(a), Some(b)) => b - a,
+        _ => Duration::zero(),
+    };
+    let warmup = std::cmp::min(opts.baseline, span / 4);
+    let baseline_from = lake_min.map(|m| {
+        let start = opts.since.unwrap_or(m);
+        std::cmp::max(start, m + warmup)
+    });
+    let plain = Window {
+        since: opts.since,
+        until: opts.until,
+        baseline: opts.baseline,
+    };
+    let with_history = Window {
+        since: baseline_from.or(opts.since),
+        until: opts.until,
+        baseline: opts.baseline,
+    };
+
+    session::register_window(&ctx, &plain).await?;
+    let seen = levels(&ctx).await?;
+
+    let mut findings = Vec::new();
+    let mut coverage = Vec::new();
+    let mut failures = Vec::new();
+    let mut suppressed = 0;
+    for (i, rule) in rules.iter().enumerate() {
+        if let Some(c) = coverage_of(rule, &seen) {
+            coverage.push(c);
+        }
+        let window = if rule.baseline { &with_history } else { &plain };
+        match run_rule(&ctx, rule, window).await {
+            Ok(found) => {
+                for f in found {
+                    if f.severity < opts.min_severity {
+                        continue;
+                    }
+                    if opts.allowlist.matches(&f).is_some() {
+                        suppressed += 1;
+                        continue;
+                    }
+                    findings.push(f);
+                }
+            }
+            Err(e) => failures.push(RuleFailure {
+                rule_id: rule.id.clone(),
+                error: e.to_string(),
+            }),
+        }
+        progress(i + 1, rules.len(), &rule.id);
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.first_seen.cmp(&b.first_seen))
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+    });
+    Ok(Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        rule_pack_version: crate::pack::pack_version(),
+        generated_at: ts_text(Utc::now()),
+        lake,
+        cluster: opts.cluster.clone(),
+        since: opts.since.map(ts_text),
+        until: opts.until.map(ts_text),
+        baseline: human(opts.baseline),
+        baseline_rules_from: baseline_from.map(ts_text),
+        warmup: human(warmup),
+        rules_run: rules.len(),
+        findings,
+        suppressed,
+        coverage,
+        failures,
+    })
+}

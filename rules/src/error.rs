@@ -1,0 +1,31 @@
+//! Errors of the rules library: each names the rule file or id it is about.
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("rule file {file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("rule file {file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("rule {0} is defined twice")]
+    Duplicate(String),
+    #[error("no rule with id {0}; `kubetrail rules list` shows them")]
+    Unknown(String),
+    #[error("reading rules from {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rule {rule}: {message}")]
+    Run { rule: String, message: String },
+    #[error(transparent)]
+    Query(#[from] query::QueryError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = RuleError> = std::result::Result<T, E>;

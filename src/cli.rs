@@ -1,0 +1,275 @@
+//! The command line: one verb per job, shared option groups flattened in.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubetrail",
+    version,
+    about = "Forensic analysis of Kubernetes audit logs: ingest into a Parquet lake, query with SQL, detect attacks",
+    after_help = "Start with `kubetrail demo`, then `kubetrail shell --lake <the folder it names>`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the lake is. Every command that reads or writes a lake takes it.
+#[derive(Debug, Clone, Args)]
+pub struct LakeArgs {
+    /// Lake directory [default: $KUBETRAIL_LAKE, else ./kubetrail-lake]
+    #[arg(long, env = "KUBETRAIL_LAKE", default_value = "kubetrail-lake")]
+    pub lake: PathBuf,
+}
+
+/// Which events: a cluster and a time range.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ScopeArgs {
+    /// Only this cluster
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// From this time: RFC 3339, a date, or a duration back from now (24h, 7d)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this time (exclusive), same forms as --since
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Decide per line by the fields present (bare events, EventList, arrays, EKS, GKE, AKS, container logs)
+    Auto,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read audit logs and add them to the lake
+    #[command(after_help = "Examples:
+  kubetrail ingest /var/log/kubernetes/audit/
+  kubetrail ingest --lake /data/lake --cluster prod-eu audit.log audit-2024-05-01T12-00-00.000.log.gz
+  kubectl logs -n kube-system kube-apiserver-0 | kubetrail ingest --cluster lab -
+  kubetrail ingest --strict webhook-batches/   # exit 4 if any line was quarantined")]
+    Ingest(IngestArgs),
+    /// Run one SQL statement over the lake
+    #[command(after_help = "Examples:
+  kubetrail query \"SELECT username, count(*) FROM events WHERE resource = 'secrets' GROUP BY 1 ORDER BY 2 DESC\"
+  kubetrail query --since 24h --format csv \"SELECT ts, username, verb, request_uri FROM events WHERE status_code = 403\"
+  kubetrail query --format jsonl \"SELECT * FROM events WHERE subresource = 'exec'\" | jq .exec_command")]
+    Query(QueryArgs),
+    /// Interactive SQL shell over the lake
+    #[command(after_help = "Examples:
+  kubetrail shell --lake ./kubetrail-lake
+  kubetrail shell --since 7d --cluster prod
+  echo 'SELECT count(*) FROM events;' | kubetrail shell")]
+    Shell(ShellArgs),
+    /// Run the detection rules over the lake
+    #[command(after_help = "Examples:
+  kubetrail detect --since 24h --fail-on high          # nightly job: exit 3 on high or critical findings
+  kubetrail detect --format jsonl --out findings.jsonl  # one finding per line for a SIEM
+  kubetrail detect --category secret-access --min-severity medium
+  kubetrail detect --rules ./our-rules --allowlist allow.yaml --baseline 14d")]
+    Detect(DetectArgs),
+    /// List, show and test the detection rules
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Generate realistic synthetic audit logs with labelled attacks
+    #[command(after_help = "Examples:
+  kubetrail gen --events 1000000 --out audit.log --truth truth.jsonl
+  kubetrail gen --events 10000000 --days 7 --gzip --out audit.log.gz
+  kubetrail gen --events 50000 --attacks none --out - | kubetrail ingest -
+  kubetrail gen --list-scenarios")]
+    Gen(GenArgs),
+    /// Generate a day of a small cluster with attacks, ingest it, detect, and show what to try next
+    #[command(after_help = "Examples:
+  kubetrail demo
+  kubetrail demo ./demo-run")]
+    Demo(DemoArgs),
+    /// Print the events table's columns, types and meaning
+    #[command(after_help = "Examples:
+  kubetrail schema
+  kubetrail schema --format json")]
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Cluster name for these events [default: the one the input names, else `default`]
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Input format
+    #[arg(long, value_enum, default_value = "auto")]
+    pub input_format: InputFormat,
+    /// Exit with code 4 if any input line was quarantined
+    #[arg(long)]
+    pub strict: bool,
+    /// Parser threads [default: one per core]
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Files, directories (walked recursively) or - for stdin
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the result here instead of stdout
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// The SQL statement (table `events`)
+    pub sql: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum SeverityArg {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// History before the window that baseline rules learn from
+    #[arg(long, default_value = "7d")]
+    pub baseline: String,
+    /// More rule folders (YAML files, recursively)
+    #[arg(long = "rules")]
+    pub rules_dirs: Vec<PathBuf>,
+    /// Only these rules (repeatable)
+    #[arg(long = "rule")]
+    pub rule_ids: Vec<String>,
+    /// Only these categories (repeatable)
+    #[arg(long)]
+    pub category: Vec<String>,
+    /// Drop findings below this severity
+    #[arg(long, value_enum, default_value = "info")]
+    pub min_severity: SeverityArg,
+    /// Allow-list file of findings to suppress (see `kubetrail rules --help`)
+    #[arg(long)]
+    pub allowlist: Option<PathBuf>,
+    /// Output format: table (people), jsonl (one finding per line), json (the whole report)
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the findings here instead of stdout
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Exit with code 3 if a finding of this severity or higher exists
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+    /// No progress bar
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List rules: id, category, severity, title
+    List {
+        /// More rule folders
+        #[arg(long = "rules")]
+        rules_dirs: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, short = 'f', value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Show one rule: metadata, description, SQL (paste it into `kubetrail shell` after `.window`)
+    Show {
+        id: String,
+        #[arg(long = "rules")]
+        rules_dirs: Vec<PathBuf>,
+    },
+    /// Run every rule's inline test events through the ingester and the rule
+    Test {
+        #[arg(long = "rules")]
+        rules_dirs: Vec<PathBuf>,
+        /// Only these rules
+        #[arg(long = "rule")]
+        rule_ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of events
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Random seed: the same arguments give byte-identical output
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First day (RFC 3339 or a date)
+    #[arg(long, default_value = "2026-01-05T00:00:00Z")]
+    pub start: String,
+    /// Number of days the events span
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Worker nodes of the modelled cluster
+    #[arg(long, default_value_t = 6)]
+    pub nodes: u32,
+    /// Attack scenarios to inject: all, none, or a comma-separated list (see --list-scenarios)
+    #[arg(long, default_value = "all")]
+    pub attacks: String,
+    /// Write the ground truth (one JSON line per malicious request) here
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Compress the output with gzip
+    #[arg(long)]
+    pub gzip: bool,
+    /// Output file, or - for stdout
+    #[arg(long, short = 'o', required_unless_present = "list_scenarios")]
+    pub out: Option<PathBuf>,
+    /// List the attack scenarios and exit
+    #[arg(long)]
+    pub list_scenarios: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's log, lake and findings [default: a new folder under the temp dir]
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,184 @@
+//! `kubetrail gen` and `kubetrail demo`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use datasets::{AttackSelection, GenConfig};
+
+use crate::cli::{DemoArgs, GenArgs};
+
+fn attacks(spec: &str) -> AttackSelection {
+    match spec {
+        "all" => AttackSelection::All,
+        "none" => AttackSelection::None,
+        list => AttackSelection::List(
+            list.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    }
+}
+
+pub fn generate(args: GenArgs) -> Result<ExitCode> {
+    if args.list_scenarios {
+        for (name, category, what) in datasets::scenario_names() {
+            println!("{name:<34} {category:<20} {what}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let start = query::timearg::parse_time(&args.start, Utc::now()).map_err(anyhow::Error::msg)?;
+    let cfg = GenConfig {
+        events: args.events,
+        seed: args.seed,
+        start,
+        days: args.days,
+        attacks: attacks(&args.attacks),
+        nodes: args.nodes,
+    };
+    let Some(out_path) = args.out else {
+        bail!("--out is required")
+    };
+    let mut truth = match &args.truth {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let truth_dyn = truth.as_mut().map(|t| t as &mut dyn Write);
+    let stats = if out_path.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let s = if args.gzip {
+            datasets::generate_gzip(&cfg, &mut out, truth_dyn)
+        } else {
+            datasets::generate(&cfg, &mut out, truth_dyn)
+        };
+        out.flush()?;
+        s
+    } else {
+        let file = std::fs::File::create(&out_path)
+            .with_context(|| format!("creating {}", out_path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let s = if args.gzip {
+            datasets::generate_gzip(&cfg, &mut out, truth_dyn)
+        } else {
+            datasets::generate(&cfg, &mut out, truth_dyn)
+        };
+        out.flush()?;
+        s
+    }
+    .context("generating events")?;
+    if let Some(mut t) = truth {
+        t.flush()?;
+    }
+    eprintln!(
+        "generated {} events ({} malicious in {} requests, {} scenarios), {:.1} MiB",
+        stats.events,
+        stats.malicious,
+        stats.malicious_requests,
+        stats.per_scenario.len(),
+        stats.bytes as f64 / (1 << 20) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!(
+            "kubetrail-demo-{}",
+            Utc::now().format("%Y%m%dT%H%M%S")
+        )),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = dir.join("audit.log");
+    let truth_path = dir.join("truth.jsonl");
+    let lake = dir.join("lake");
+    eprintln!("kubetrail demo in {}", dir.display());
+
+    let cfg = datasets::demo_config();
+    eprintln!(
+        "1/3 generating a day of a {}-node cluster's audit log with attacks ({} events)...",
+        cfg.nodes, cfg.events
+    );
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&log)?);
+        let mut truth = std::io::BufWriter::new(std::fs::File::create(&truth_path)?);
+        datasets::generate(&cfg, &mut out, Some(&mut truth))?;
+        out.flush()?;
+        truth.flush()?;
+    }
+
+    eprintln!("2/3 ingesting into the lake...");
+    let opts = ingest::IngestOptions {
+        cluster: Some("demo".into()),
+        ..ingest::IngestOptions::new(lake.clone(), vec![log.clone()])
+    };
+    let summary = super::ingest::run_with_progress(&opts, false)?;
+    super::ingest::print_summary(&summary, &lake);
+
+    eprintln!(
+        "3/3 running {} detection rules...",
+        rules::pack::builtin()?.len()
+    );
+    let detect_opts = rules::engine::DetectOptions {
+        lake: lake.clone(),
+        cluster: None,
+        since: None,
+        until: None,
+        baseline: chrono::Duration::days(7),
+        min_severity: rules::rule::Severity::Low,
+        allowlist: Default::default(),
+    };
+    let pack = rules::pack::builtin()?;
+    let report = super::detect::run_detect(&detect_opts, &pack, false)?;
+    let findings_path = dir.join("findings.json");
+    std::fs::write(&findings_path, serde_json::to_string_pretty(&report)?)?;
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_header(["severity", "category", "rule", "first seen", "summary"]);
+    for f in &report.findings {
+        t.add_row([
+            f.severity.as_str().to_string(),
+            f.category.clone(),
+            f.rule_id.clone(),
+            f.first_seen.clone().unwrap_or_default(),
+            f.summary.clone(),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} findings (low and above) from {} rules; the full report is {}",
+        report.findings.len(),
+        report.rules_run,
+        findings_path.display()
+    );
+    let lake_arg = shell_quote(&lake);
+    println!(
+        "\nWhat to try next:
+  kubetrail shell --lake {lake_arg}
+  kubetrail query --lake {lake_arg} \"SELECT username, count(*) AS n FROM events WHERE resource = 'secrets' GROUP BY 1 ORDER BY n DESC LIMIT 10\"
+  kubetrail query --lake {lake_arg} \"SELECT ts, username, namespace, name, exec_command FROM events WHERE exec_command IS NOT NULL ORDER BY ts\"
+  kubetrail detect --lake {lake_arg} --min-severity high --format jsonl
+  kubetrail rules show {}
+The injected attacks are listed in {}.",
+        report.findings.first().map_or("pod-privileged", |f| f.rule_id.as_str()),
+        truth_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shell_quote(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

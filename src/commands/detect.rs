@@ -1,0 +1,332 @@
+//! `kubetrail detect` and `kubetrail rules`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use rules::engine::{DetectOptions, Report};
+use rules::rule::{Rule, Severity};
+
+use crate::cli::{DetectArgs, OutputFormat, RulesCommand, SeverityArg};
+
+pub fn severity(s: SeverityArg) -> Severity {
+    match s {
+        SeverityArg::Info => Severity::Info,
+        SeverityArg::Low => Severity::Low,
+        SeverityArg::Medium => Severity::Medium,
+        SeverityArg::High => Severity::High,
+        SeverityArg::Critical => Severity::Critical,
+    }
+}
+
+fn load(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
+    Ok(rules::pack::load(dirs)?)
+}
+
+/// The rules a detect run uses, after --rule and --category.
+pub fn select(args: &DetectArgs) -> Result<Vec<Rule>> {
+    let all = load(&args.rules_dirs)?;
+    for id in &args.rule_ids {
+        if !all.iter().any(|r| &r.id == id) {
+            bail!(rules::RuleError::Unknown(id.clone()));
+        }
+    }
+    for c in &args.category {
+        if !rules::rule::CATEGORIES.contains(&c.as_str()) {
+            bail!(
+                "unknown category {c:?}; one of: {}",
+                rules::rule::CATEGORIES.join(", ")
+            );
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| args.rule_ids.is_empty() || args.rule_ids.contains(&r.id))
+        .filter(|r| args.category.is_empty() || args.category.contains(&r.category))
+        .collect())
+}
+
+pub fn run(args: DetectArgs) -> Result<ExitCode> {
+    let scope = super::query::scope(&args.scope)?;
+    let baseline = query::timearg::parse_duration(&args.baseline)
+        .with_context(|| format!("--baseline {:?} is not a duration like 7d", args.baseline))?;
+    let allowlist = match &args.allowlist {
+        Some(p) => rules::allowlist::Allowlist::load(p)?,
+        None => Default::default(),
+    };
+    let opts = DetectOptions {
+        lake: args.lake.lake.clone(),
+        cluster: scope.cluster,
+        since: scope.since,
+        until: scope.until,
+        baseline,
+        min_severity: severity(args.min_severity),
+        allowlist,
+    };
+    let selected = select(&args)?;
+    let report = run_detect(&opts, &selected, args.quiet)?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    write_report(&report, args.format, &mut out)?;
+    out.flush()?;
+    drop(out);
+    if !args.quiet {
+        print_notes(&report);
+    }
+    if !report.failures.is_empty() {
+        for f in &report.failures {
+            eprintln!("error: rule {} failed: {}", f.rule_id, f.error);
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(level) = args.fail_on {
+        let level = severity(level);
+        if report.findings.iter().any(|f| f.severity >= level) {
+            return Ok(ExitCode::from(3));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run detection with a progress bar on a terminal.
+pub fn run_detect(opts: &DetectOptions, selected: &[Rule], quiet: bool) -> Result<Report> {
+    let rt = super::runtime()?;
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(selected.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} detect [{elapsed_precise}] {wide_bar} {pos}/{len} rules {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress = |done: usize, _total: usize, id: &str| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+            b.set_message(id.to_string());
+        }
+    };
+    let report = rt
+        .block_on(rules::engine::detect(opts, selected, &progress))
+        .with_context(|| format!("running rules over lake {}", opts.lake.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
+}
+
+fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    match format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
+        OutputFormat::Jsonl => {
+            for f in &report.findings {
+                writeln!(out, "{}", serde_json::to_string(f)?)?;
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(
+                out,
+                "severity,category,rule_id,first_seen,last_seen,cluster,username,source_ip,count,summary"
+            )?;
+            for f in &report.findings {
+                let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{}",
+                    f.severity.as_str(),
+                    f.category,
+                    f.rule_id,
+                    f.first_seen.as_deref().unwrap_or_default(),
+                    f.last_seen.as_deref().unwrap_or_default(),
+                    q(f.cluster.as_deref().unwrap_or_default()),
+                    q(f.username.as_deref().unwrap_or_default()),
+                    f.source_ip.as_deref().unwrap_or_default(),
+                    f.count,
+                    q(&f.summary)
+                )?;
+            }
+        }
+        OutputFormat::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                .set_header(["severity", "category", "rule", "first seen", "n", "summary"]);
+            for f in &report.findings {
+                t.add_row([
+                    f.severity.as_str().to_string(),
+                    f.category.clone(),
+                    f.rule_id.clone(),
+                    f.first_seen.clone().unwrap_or_default(),
+                    f.count.to_string(),
+                    f.summary.clone(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+            writeln!(
+                out,
+                "{} finding(s) from {} rules over {} events ({} to {})",
+                report.findings.len(),
+                report.rules_run,
+                report.lake.events,
+                report
+                    .since
+                    .as_deref()
+                    .or(report.lake.first_event.as_deref())
+                    .unwrap_or("-"),
+                report
+                    .until
+                    .as_deref()
+                    .or(report.lake.last_event.as_deref())
+                    .unwrap_or("-"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_notes(report: &Report) {
+    if let Some(from) = &report.baseline_rules_from {
+        eprintln!(
+            "note: baseline rules analyse from {from}; up to {} of history before that (warm-up {}) serves as their baseline",
+            report.baseline, report.warmup
+        );
+    }
+    let blind: Vec<_> = report
+        .coverage
+        .iter()
+        .filter(|c| c.status == "blind")
+        .collect();
+    if !blind.is_empty() {
+        eprintln!("note: {} rule(s) could not see their data:", blind.len());
+        for c in blind {
+            eprintln!("  {}: {}", c.rule_id, c.detail);
+        }
+    }
+    if report.suppressed > 0 {
+        eprintln!(
+            "note: {} finding(s) suppressed by the allow-list",
+            report.suppressed
+        );
+    }
+}
+
+pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
+    match cmd {
+        RulesCommand::List { rules_dirs, format } => {
+            let all = load(&rules_dirs)?;
+            let mut out = std::io::stdout().lock();
+            match format {
+                OutputFormat::Json | OutputFormat::Jsonl => {
+                    for r in &all {
+                        let v = serde_json::json!({"id": r.id, "category": r.category, "severity": r.severity, "title": r.title, "mitre": r.mitre, "level": r.level, "baseline": r.baseline});
+                        writeln!(out, "{v}")?;
+                    }
+                }
+                _ => {
+                    for r in &all {
+                        writeln!(
+                            out,
+                            "{:<44} {:<20} {:<9} {}",
+                            r.id,
+                            r.category,
+                            r.severity.as_str(),
+                            r.title
+                        )?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Show { id, rules_dirs } => {
+            let all = load(&rules_dirs)?;
+            let r = all
+                .iter()
+                .find(|r| r.id == id)
+                .ok_or(rules::RuleError::Unknown(id))?;
+            println!(
+                "id:        {}\ntitle:     {}\ncategory:  {}\nseverity:  {}\nmitre:     {}\nlevel:     {} (on {})\nbaseline:  {}\nfile:      {}\n",
+                r.id,
+                r.title,
+                r.category,
+                r.severity.as_str(),
+                r.mitre.join(", "),
+                r.level.as_str(),
+                if r.resources.is_empty() {
+                    "any resource".to_string()
+                } else {
+                    r.resources.join(", ")
+                },
+                r.baseline,
+                r.origin
+            );
+            println!(
+                "{}\n-- SQL (run `.window 24h` in kubetrail shell first):\n{}",
+                r.description.trim_end(),
+                r.sql.trim_end()
+            );
+            println!(
+                "\ntests: {}",
+                r.tests
+                    .iter()
+                    .map(|t| format!("{} ({:?})", t.name, t.expect))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Test {
+            rules_dirs,
+            rule_ids,
+        } => {
+            let all: Vec<Rule> = load(&rules_dirs)?
+                .into_iter()
+                .filter(|r| rule_ids.is_empty() || rule_ids.contains(&r.id))
+                .collect();
+            let scratch = tempfile_dir()?;
+            let rt = super::runtime()?;
+            let outcomes = rt.block_on(rules::testing::run(&all, &scratch));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let outcomes = outcomes?;
+            let mut failed = 0;
+            for o in &outcomes {
+                if !o.passed {
+                    failed += 1;
+                    println!(
+                        "FAIL {} / {} (expected {:?}, got {} finding(s)){}",
+                        o.rule_id,
+                        o.test,
+                        o.expect,
+                        o.findings,
+                        o.error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            println!(
+                "rules test: {} rules, {} passed, {} failed",
+                all.len(),
+                outcomes.len() - failed,
+                failed
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kubetrail-rules-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

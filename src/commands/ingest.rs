@@ -1,0 +1,102 @@
+//! `kubetrail ingest`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ingest::{IngestOptions, Progress};
+
+use crate::cli::IngestArgs;
+
+pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    let mut opts = IngestOptions::new(args.lake.lake.clone(), args.inputs.clone());
+    opts.cluster = args.cluster.clone();
+    opts.threads = args.threads;
+    let summary = run_with_progress(&opts, args.quiet)
+        .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
+    if !args.quiet {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print_summary(&summary, &args.lake.lake);
+        }
+    }
+    for e in &summary.errors {
+        eprintln!("error: {e}");
+    }
+    if !summary.errors.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    if args.strict && summary.quarantined > 0 {
+        eprintln!(
+            "--strict: {} input record(s) were quarantined",
+            summary.quarantined
+        );
+        return Ok(ExitCode::from(4));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ingest with a progress bar on a terminal (bytes read of the total).
+pub fn run_with_progress(opts: &IngestOptions, quiet: bool) -> Result<ingest::Summary> {
+    let progress = Arc::new(Progress::default());
+    let show = !quiet && std::io::stderr().is_terminal();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = show.then(|| {
+        let progress = progress.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} ingest [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            while !done.load(Ordering::Relaxed) {
+                bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
+                bar.set_position(progress.bytes_read.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        })
+    });
+    let result = ingest::ingest(opts, &progress);
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
+    Ok(result?)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+pub fn print_summary(s: &ingest::Summary, lake: &std::path::Path) {
+    println!(
+        "ingested {} file(s) ({} skipped as already in the lake): {} lines -> {} rows, {} duplicates, {} quarantined",
+        s.files, s.files_skipped, s.lines, s.rows, s.duplicates, s.quarantined
+    );
+    println!(
+        "read {:.1} MiB, wrote {:.1} MiB in {} Parquet file(s) to {}, {:.1} s, {:.0} events/s",
+        mib(s.bytes_in),
+        mib(s.bytes_out),
+        s.files_written,
+        lake.display(),
+        s.seconds,
+        s.events_per_second
+    );
+    for p in &s.partitions {
+        println!("  partition {p}");
+    }
+    for skipped in &s.skipped {
+        println!("  skipped {skipped}");
+    }
+    for q in &s.quarantine_files {
+        println!("  quarantine: {} (see reasons there)", q.display());
+    }
+}

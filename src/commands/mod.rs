@@ -1,0 +1,32 @@
+//! One module per command; each returns the exit code.
+
+mod demo;
+mod detect;
+mod ingest;
+mod query;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Shell(args) => query::shell(args),
+        Command::Schema(args) => query::schema(args),
+        Command::Detect(args) => detect::run(args),
+        Command::Gen(args) => demo::generate(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Rules(cmd) => detect::rules(cmd),
+    }
+}
+
+/// The tokio runtime the DataFusion commands run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,35 @@
+//! `kubetrail`: forensic analysis of Kubernetes audit logs.
+//!
+//! `main` parses arguments, runs the command and maps the outcome to an exit code:
+//! 0 success, 1 error, 2 usage, 3 findings at or above `--fail-on`, 4 `--strict` and something
+//! was quarantined.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `kubetrail query ... | head` closes stdout early: that is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}

@@ -1,0 +1,114 @@
+//! Helpers shared by the end-to-end tests: run the binary, query a lake, make inputs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The `kubetrail` binary with a lake that no environment variable overrides.
+pub fn kubetrail() -> Command {
+    let mut cmd = Command::cargo_bin("kubetrail").expect("binary built");
+    cmd.env_remove("KUBETRAIL_LAKE");
+    cmd
+}
+
+/// Where the bundled public samples are.
+pub fn public(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/public")
+        .join(rel)
+}
+
+/// Ingest `inputs` into `lake` and return the JSON summary.
+pub fn ingest(lake: &Path, inputs: &[&Path], extra: &[&str]) -> Value {
+    let out = kubetrail()
+        .arg("ingest")
+        .arg("--lake")
+        .arg(lake)
+        .arg("--json")
+        .args(extra)
+        .args(inputs)
+        .output()
+        .expect("run ingest");
+    assert!(
+        out.status.success(),
+        "ingest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary is JSON")
+}
+
+/// Run SQL over `lake` and return the rows as JSON objects.
+pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
+    let out = kubetrail()
+        .args(["query", "--format", "jsonl", "--lake"])
+        .arg(lake)
+        .arg(sql)
+        .output()
+        .expect("run query");
+    assert!(
+        out.status.success(),
+        "query failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl row"))
+        .collect()
+}
+
+/// The single number a `SELECT count(*) AS n` style query returns.
+pub fn count(lake: &Path, sql: &str) -> i64 {
+    let rows = query(lake, sql);
+    rows.first()
+        .and_then(|r| r.as_object())
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_i64)
+        .unwrap_or(-1)
+}
+
+/// Every quarantine record of a lake.
+pub fn quarantine(lake: &Path) -> Vec<Value> {
+    let dir = lake.join("_kubetrail/quarantine");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return out;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("quarantine jsonl")),
+        );
+    }
+    out
+}
+
+/// A valid v1 audit event line with the given id, time offset (seconds) and user.
+pub fn event(id: &str, second: u32, user: &str) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods?limit=500\u0026watch=false","verb":"list","user":{{"username":"{user}","groups":["system:authenticated"]}},"sourceIPs":["10.0.0.7","192.0.2.1"],"userAgent":"kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b","objectRef":{{"resource":"pods","namespace":"default","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"requestReceivedTimestamp":"2026-01-05T10:{:02}:{:02}.123456Z","stageTimestamp":"2026-01-05T10:{:02}:{:02}.223456Z","annotations":{{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed"}}}}"#,
+        second / 60,
+        second % 60,
+        second / 60,
+        second % 60
+    )
+}
+
+/// `n` event lines, newline-terminated.
+pub fn events(prefix: &str, n: u32) -> String {
+    (0..n)
+        .map(|i| event(&format!("{prefix}-{i}"), i % 3600, "alice") + "\n")
+        .collect()
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
