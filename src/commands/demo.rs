@@ -141,7 +141,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
         .set_header(["severity", "category", "rule", "first seen", "summary"]);
-    for f in &report.findings {
+    let shown: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= rules::rule::Severity::High)
+        .collect();
+    for f in &shown {
         t.add_row([
             f.severity.as_str().to_string(),
             f.category.clone(),
@@ -152,9 +157,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     }
     println!("{t}");
     println!(
-        "{} findings (low and above) from {} rules; the full report is {}",
-        report.findings.len(),
-        report.rules_run,
+        "{} high or critical findings shown; {} more of low or medium severity are in the full report {}",
+        shown.len(),
+        report.findings.len() - shown.len(),
         findings_path.display()
     );
     let lake_arg = shell_quote(&lake);
