@@ -516,3 +516,24 @@ fn strict_mode_exits_4_when_anything_was_quarantined_and_missing_inputs_are_name
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.log"));
 }
+
+#[test]
+fn a_small_truncated_gzip_is_quarantined_not_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = gzip(events("tiny", 2).as_bytes());
+    std::fs::write(dir.path().join("tiny.log.gz"), &gz[..gz.len() / 2]).expect("write");
+    let s = ingest(
+        &dir.path().join("lake"),
+        &[&dir.path().join("tiny.log.gz")],
+        &[],
+    );
+    assert_eq!(s["errors"].as_array().map(Vec::len), Some(0), "{s}");
+    let q = quarantine(&dir.path().join("lake"));
+    assert!(!q.is_empty(), "{s}");
+    assert!(q.iter().all(|r| {
+        r["source_file"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("tiny.log.gz")
+    }));
+}

@@ -600,7 +600,7 @@ fn process(
                 .record
                 .as_ref()
                 .map_or((1, 0), |r| (r.lines + 1, r.offset));
-            if end.record.is_none() && end.raw_bytes == 0 && !err.contains("ends early") {
+            if end.unreadable {
                 writer.summary.errors.push(format!("{name}: {err}"));
             } else {
                 let rec = Record {

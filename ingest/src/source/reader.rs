@@ -40,6 +40,9 @@ pub struct FileEnd {
     pub skipped: Option<String>,
     /// A read error that ended the input early (truncated gzip, I/O error).
     pub error: Option<String>,
+    /// The input could not be opened or read at all (missing permission, not a file): an
+    /// error for the user, not a quarantine record.
+    pub unreadable: bool,
     pub raw_bytes: u64,
 }
 
@@ -149,6 +152,7 @@ impl Reader {
                     skipped: None,
                     error: Some(e.to_string()),
                     raw_bytes: 0,
+                    unreadable: true,
                 };
                 return self.end_with(i, 1, 0, end);
             }
@@ -166,6 +170,7 @@ impl Reader {
                     skipped: None,
                     error: Some(format!("read failed: {e}")),
                     raw_bytes: 0,
+                    unreadable: true,
                 };
                 return self.end_with(i, 1, 0, end);
             }
@@ -183,6 +188,7 @@ impl Reader {
                 skipped: Some(why),
                 error: None,
                 raw_bytes: size,
+                unreadable: false,
             };
             return self.end_with(i, 1, 0, end);
         }
@@ -195,6 +201,7 @@ impl Reader {
                     skipped: None,
                     error: Some(format!("cannot decompress: {e}")),
                     raw_bytes: 0,
+                    unreadable: false,
                 };
                 return self.end_with(i, 1, 0, end);
             }
@@ -212,6 +219,7 @@ impl Reader {
                     skipped: None,
                     error: Some(format!("{what}: {e}")),
                     raw_bytes: 0,
+                    unreadable: false,
                 };
                 return self.end_with(i, 1, 0, end);
             }
@@ -242,6 +250,7 @@ impl Reader {
                         skipped: Some(format!("already ingested (its {n} bytes were read before)")),
                         error: None,
                         raw_bytes: 0,
+                        unreadable: false,
                     };
                     return self.end_with(i, 1, 0, end);
                 }
@@ -251,6 +260,7 @@ impl Reader {
                         skipped: None,
                         error: Some(format!("read failed while skipping to byte {skip}: {e}")),
                         raw_bytes: 0,
+                        unreadable: false,
                     };
                     return self.end_with(i, skip_lines + 1, skip, end);
                 }
@@ -346,6 +356,7 @@ impl Reader {
                             skipped: None,
                             error,
                             raw_bytes: 0,
+                            unreadable: false,
                         });
                     }
                 }
@@ -414,6 +425,7 @@ impl Reader {
             skipped: None,
             error,
             raw_bytes: 0,
+            unreadable: false,
         })
     }
 }
