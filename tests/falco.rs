@@ -42,15 +42,11 @@ fn kubetrail_agrees_with_falco_on_every_scored_test_case() {
             .replace('_', "-")
     };
     for f in &files {
-        let path = public(&format!("falco-k8s-audit/{f}"));
-        let out = kubetrail()
-            .args(["ingest", "--quiet", "--lake"])
-            .arg(&lake)
-            .args(["--cluster", &cluster(f)])
-            .arg(&path)
-            .output()
-            .expect("ingest");
-        assert!(out.status.success());
+        ingest(
+            &lake,
+            &[&public(&format!("falco-k8s-audit/{f}"))],
+            &["--cluster", &cluster(f)],
+        );
     }
     let out = kubetrail()
         .args(["detect", "--quiet", "--format", "jsonl", "--lake"])
