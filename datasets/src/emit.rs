@@ -188,6 +188,16 @@ impl<'c> Plan<'c> {
     }
 }
 
+impl Plan<'_> {
+    /// Marks the request committed last as context: part of the scenario, not malicious on its
+    /// own (see [`Req::context`]).
+    pub(crate) fn context(&mut self) {
+        if let Some(r) = self.reqs.last_mut() {
+            r.context = true;
+        }
+    }
+}
+
 impl<'c> Build<'c> for Plan<'c> {
     fn begin(&mut self, t0: i64) -> (&mut Req, &'c Cluster, &mut Rng) {
         let id = json::uuid(self.rng.u128());

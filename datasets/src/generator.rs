@@ -186,6 +186,11 @@ fn truth_line(out: &mut Vec<u8>, r: &Req, scenario: usize, ts: &mut TsFmt) {
     out.extend_from_slice(s.name.as_bytes());
     out.extend_from_slice(b"\",\"category\":\"");
     out.extend_from_slice(s.category.as_bytes());
+    out.extend_from_slice(if r.context {
+        b"\",\"role\":\"context"
+    } else {
+        b"\",\"role\":\"action"
+    });
     out.extend_from_slice(b"\",\"ts\":\"");
     ts.push(out, r.t0);
     out.extend_from_slice(b"\"}\n");

@@ -183,6 +183,9 @@ pub(crate) struct Req {
     ann_post: Vec<u8>,
     /// Index of the attack scenario this request belongs to.
     pub scenario: Option<u16>,
+    /// Part of a scenario but not malicious on its own: reconnaissance an identity is allowed to
+    /// do, or a system component's side effect of the attack (the truth file's `role: context`).
+    pub context: bool,
     // Set by finalize:
     pub level: Option<Level>,
     pub t_started: i64,
@@ -224,6 +227,7 @@ impl Default for Req {
             ann_pre: Vec::new(),
             ann_post: Vec::new(),
             scenario: None,
+            context: false,
             level: None,
             t_started: 0,
             t_done: 0,
@@ -270,6 +274,7 @@ impl Req {
         self.code = 0;
         self.allow = true;
         self.scenario = None;
+        self.context = false;
         self.level = None;
         self.t_started = 0;
         self.t_done = 0;
