@@ -57,6 +57,14 @@ pub struct RuleFailure {
     pub error: String,
 }
 
+/// How long one rule took, for finding the slow ones (`jq '.timings | sort_by(-.seconds)'`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleTiming {
+    pub rule_id: String,
+    pub seconds: f64,
+    pub findings: usize,
+}
+
 /// Everything one detect run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -77,6 +85,7 @@ pub struct Report {
     pub suppressed: usize,
     pub coverage: Vec<Coverage>,
     pub failures: Vec<RuleFailure>,
+    pub timings: Vec<RuleTiming>,
 }
 
 fn ts_text(t: DateTime<Utc>) -> String {
@@ -249,12 +258,20 @@ pub async fn detect(
     let mut coverage = Vec::new();
     let mut failures = Vec::new();
     let mut suppressed = 0;
+    let mut timings = Vec::with_capacity(rules.len());
     for (i, rule) in rules.iter().enumerate() {
+        let started = std::time::Instant::now();
         if let Some(c) = coverage_of(rule, &seen) {
             coverage.push(c);
         }
         let window = if rule.baseline { &with_history } else { &plain };
-        match run_rule(&ctx, rule, window).await {
+        let result = run_rule(&ctx, rule, window).await;
+        timings.push(RuleTiming {
+            rule_id: rule.id.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            findings: result.as_ref().map_or(0, Vec::len),
+        });
+        match result {
             Ok(found) => {
                 for f in found {
                     if f.severity < opts.min_severity {
@@ -297,5 +314,6 @@ pub async fn detect(
         suppressed,
         coverage,
         failures,
+        timings,
     })
 }
