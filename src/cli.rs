@@ -141,6 +141,9 @@ pub struct QueryArgs {
     /// Write the result here instead of stdout
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Print the row count and the time from opening the lake to the last row written (stderr)
+    #[arg(long)]
+    pub timer: bool,
     /// The SQL statement (table `events`)
     pub sql: String,
 }

@@ -37,6 +37,7 @@ pub fn scope(args: &ScopeArgs) -> Result<Scope> {
 pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let scope = scope(&args.scope)?;
+    let started = std::time::Instant::now();
     let batches = rt.block_on(async {
         let ctx = session::open(&args.lake.lake, &scope).await?;
         query::run::collect(&ctx, &args.sql).await
@@ -55,6 +56,10 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
             output::write(&batches, format(args.format), &mut out)?;
             out.flush()?;
         }
+    }
+    if args.timer {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64());
     }
     Ok(ExitCode::SUCCESS)
 }
