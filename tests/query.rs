@@ -211,7 +211,6 @@ fn schema_lists_every_column_with_its_meaning() {
         "peer_ip",
         "user_extra",
         "request_object",
-        "event_hash",
         "source_line",
         "cluster",
         "day",

@@ -49,7 +49,7 @@ impl IngestOptions {
             cluster: None,
             inputs,
             threads: 0,
-            buffer_bytes: 192 << 20,
+            buffer_bytes: 96 << 20,
             commit_bytes: 1 << 30,
             dedup_window: 1 << 20,
         }
@@ -144,7 +144,7 @@ impl Sink for ChunkSink<'_> {
                     .builders
                     .entry(key)
                     .or_insert_with(|| (EventBatchBuilder::with_capacity(4096), Vec::new()));
-                prepared.write(builder, &origin, &format!("{hash:016x}"));
+                prepared.write(builder, &origin);
                 hashes.push(hash);
                 self.events += 1;
             }

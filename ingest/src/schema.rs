@@ -81,7 +81,6 @@ pub mod col {
     pub const CSR_USERNAME: &str = "csr_username";
     pub const SOURCE_FORMAT: &str = "source_format";
     pub const WRAPPER_TS: &str = "wrapper_ts";
-    pub const EVENT_HASH: &str = "event_hash";
     pub const SOURCE_FILE: &str = "source_file";
     pub const SOURCE_LINE: &str = "source_line";
     pub const CLUSTER: &str = "cluster";
@@ -416,11 +415,6 @@ pub const FILE_COLUMNS: &[Column] = &[
         WRAPPER_TS,
         Timestamp,
         "the cloud wrapper's own time (GKE timestamp, AKS time, CloudWatch timestamp) where there is one",
-    ),
-    required(
-        EVENT_HASH,
-        Str,
-        "hash of the event's content: equal for exact duplicates (SELECT DISTINCT ON or GROUP BY event_hash)",
     ),
     required(SOURCE_FILE, Str, "the input file the event came from"),
     required(

@@ -151,7 +151,7 @@ fn owned(v: &Option<Vec<String>>) -> Option<impl Iterator<Item = &str>> {
 
 impl Prepared<'_, '_> {
     /// Append the row to `b`, in the column order of [`crate::schema::FILE_COLUMNS`].
-    pub fn write(&self, b: &mut EventBatchBuilder, origin: &Origin, event_hash: &str) {
+    pub fn write(&self, b: &mut EventBatchBuilder, origin: &Origin) {
         let ev = self.ev;
         let user = ev.user.as_ref();
         let imp = ev.impersonated_user.as_ref();
@@ -253,7 +253,6 @@ impl Prepared<'_, '_> {
             .str(p.csr_username.as_deref())
             .str(Some(origin.format))
             .ts(origin.wrapper_ts)
-            .str(Some(event_hash))
             .str(Some(origin.source_file))
             .i64(Some(origin.line));
         r.end();

@@ -3,12 +3,13 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use std::sync::Arc;
+
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -24,11 +25,19 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// every other resource. Time second: within a resource, pages cover short time spans, so page
 /// statistics still skip by time, and the day partitions prune before that.
 pub const SORT_COLUMNS: &[&str] = &[col::RESOURCE, col::TS, col::SOURCE_LINE];
+/// Integer columns that change little from row to row (times within a resource, line numbers):
+/// delta encoding stores them in a few bits per row, where a dictionary of distinct values would
+/// store them whole.
+pub const DELTA_COLUMNS: &[&str] = &[col::TS, col::STAGE_TS, col::WRAPPER_TS, col::SOURCE_LINE];
 /// Columns with bloom filters: looked up by exact value.
 pub const BLOOM_COLUMNS: &[&str] = &[col::USERNAME, col::SOURCE_IP, col::NAME, col::NAMESPACE];
 
 fn properties() -> Result<WriterProperties> {
-    let level = ZstdLevel::try_new(3).map_err(|e| IngestError::Other(e.to_string()))?;
+    // measured on a million generated events (bench/RESULTS.md): with 192 MiB buffers level 1
+    // gave 37.6 MB, level 3 38.2 MB, level 6 35.9 MB; with the 96 MiB buffers that keep ingest
+    // under 512 MiB, level 1 gives 38.6 MB and level 6 37.1 MB (DuckDB: 37.7 MB) for about 4%
+    // more ingest CPU
+    let level = ZstdLevel::try_new(6).map_err(|e| IngestError::Other(e.to_string()))?;
     let sorting = SORT_COLUMNS
         .iter()
         .map(|name| SortingColumn {
@@ -47,6 +56,12 @@ fn properties() -> Result<WriterProperties> {
             SCHEMA_VERSION.to_string(),
         )]))
         .set_created_by(format!("kubetrail {}", env!("CARGO_PKG_VERSION")));
+    for name in DELTA_COLUMNS {
+        let path = ColumnPath::from(*name);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    }
     for name in BLOOM_COLUMNS {
         let path = ColumnPath::from(*name);
         b = b
@@ -59,6 +74,9 @@ fn properties() -> Result<WriterProperties> {
 
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
 /// Returns (rows, bytes written).
+///
+/// The input is copied into one batch once; rows are then taken in sort order one row group at
+/// a time, so writing needs one row group of extra memory, not a second copy of the whole file.
 pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> {
     let schema = file_schema();
     let all = concat_batches(&schema, batches)?;
@@ -70,8 +88,7 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> 
         })
         .collect();
     let order = lexsort_to_indices(&keys, None)?;
-    let sorted = take_record_batch(&all, &order)?;
-    drop(all);
+    drop(keys);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(lake_err(parent))?;
     }
@@ -81,9 +98,17 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> 
         source,
     };
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties()?)).map_err(perr)?;
-    writer.write(&sorted).map_err(perr)?;
+    let mut start = 0;
+    while start < order.len() {
+        let len = ROW_GROUP_ROWS.min(order.len() - start);
+        let rows = take_record_batch(&all, &order.slice(start, len))?;
+        start += len;
+        writer.write(&rows).map_err(perr)?;
+        // end the row group here: the next one starts with the next slice of the sort order
+        writer.flush().map_err(perr)?;
+    }
     let file = writer.into_inner().map_err(perr)?;
     file.sync_all().map_err(lake_err(path))?;
     let bytes = file.metadata().map_err(lake_err(path))?.len();
-    Ok((sorted.num_rows() as u64, bytes))
+    Ok((order.len() as u64, bytes))
 }
