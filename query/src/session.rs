@@ -50,7 +50,7 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
         .with_target_partitions(threads)
         .with_information_schema(true)
         .with_parquet_pruning(true)
-        .with_collect_statistics(true);
+        .with_collect_statistics(false);
     let opts = config.options_mut();
     // Not `pushdown_filters`: in DataFusion 55 a pushed-down predicate that reads a list column
     // (e.g. `regexp_like(array_to_string(pod_tolerations, '|'), ...)` in an OR) is dropped by the

@@ -92,17 +92,25 @@ fn ts_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// `7d`, `6h`, `5h59m59s`: the units a person would write, largest first.
 fn human(d: Duration) -> String {
-    let s = d.num_seconds();
-    if s % 86_400 == 0 && s > 0 {
-        format!("{}d", s / 86_400)
-    } else if s % 3600 == 0 && s > 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
+    let s = d.num_seconds().max(0);
+    if s == 0 {
+        return "0s".into();
     }
+    let mut out = String::new();
+    let parts = [
+        (s / 86_400, "d"),
+        (s % 86_400 / 3600, "h"),
+        (s % 3600 / 60, "m"),
+        (s % 60, "s"),
+    ];
+    for (value, unit) in parts {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    out
 }
 
 /// Run one rule in `ctx` over the window; returns its findings.
@@ -316,4 +324,18 @@ pub async fn detect(
         failures,
         timings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_the_way_a_person_writes_them() {
+        assert_eq!(human(Duration::days(7)), "7d");
+        assert_eq!(human(Duration::hours(6)), "6h");
+        assert_eq!(human(Duration::seconds(21_599)), "5h59m59s");
+        assert_eq!(human(Duration::seconds(90_061)), "1d1h1m1s");
+        assert_eq!(human(Duration::zero()), "0s");
+    }
 }
