@@ -194,9 +194,16 @@ fn score(events: u64, days: u32, seed: u64) -> Score {
             )
         })
         .collect();
-    // Truth lines are requests; the lake holds one row per stage, and every attack request
-    // logs two stages (RequestReceived and its end).
-    let malicious_rows = 2 * truth.len() as u64;
+    // Truth lines are requests; the lake holds one row per stage (two or three per request)
+    let ids: Vec<String> = malicious.iter().map(|id| format!("'{id}'")).collect();
+    let malicious_rows = count(
+        &lake,
+        &format!(
+            "SELECT count(*) FROM events WHERE audit_id IN ({})",
+            ids.join(", ")
+        ),
+    );
+    assert!(malicious_rows > 0, "no attack rows in the lake");
     Score {
         categories,
         missed_scenarios: found_in_own_category
@@ -206,7 +213,7 @@ fn score(events: u64, days: u32, seed: u64) -> Score {
             .collect(),
         missed_actions,
         false_alarms,
-        benign_events: rows.saturating_sub(malicious_rows),
+        benign_events: rows.saturating_sub(malicious_rows as u64),
     }
 }
 
