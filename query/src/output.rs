@@ -230,6 +230,12 @@ fn terminal_width() -> Option<(u16, u16)> {
     Some((cols, 0))
 }
 
+/// The line `--timer` and the shell's `.timer` print after a result: `12 row(s) in 0.034 s`.
+pub fn timing(batches: &[RecordBatch], elapsed: std::time::Duration) -> String {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    format!("{rows} row(s) in {:.3} s", elapsed.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

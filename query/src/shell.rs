@@ -121,14 +121,13 @@ impl Shell<'_> {
         let result = self.rt.block_on(run::collect(&self.ctx, sql));
         match result {
             Ok(batches) => {
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                 let mut out = std::io::stdout().lock();
                 if let Err(e) = output::write(&batches, self.format, &mut out) {
                     eprintln!("error: {e}");
                 }
                 let _ = out.flush();
                 if self.timer {
-                    eprintln!("{rows} row(s) in {:.3} s", started.elapsed().as_secs_f64());
+                    eprintln!("{}", output::timing(&batches, started.elapsed()));
                 }
             }
             Err(e) => eprintln!("error: {e}"),

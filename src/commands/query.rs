@@ -58,8 +58,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
         }
     }
     if args.timer {
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64());
+        eprintln!("{}", output::timing(&batches, started.elapsed()));
     }
     Ok(ExitCode::SUCCESS)
 }
