@@ -48,18 +48,13 @@ fn kubetrail_agrees_with_falco_on_every_scored_test_case() {
             &["--cluster", &cluster(f)],
         );
     }
-    let out = kubetrail()
-        .args(["detect", "--quiet", "--format", "jsonl", "--lake"])
-        .arg(&lake)
-        .output()
-        .expect("detect");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        kubetrail()
+            .args(["detect", "--quiet", "--format", "jsonl", "--lake"])
+            .arg(&lake),
     );
     let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in out.lines() {
         let f: Value = serde_json::from_str(line).expect("finding");
         found
             .entry(f["cluster"].as_str().unwrap_or_default().to_owned())

@@ -131,18 +131,7 @@ fn every_bad_input_ends_as_rows_or_quarantine_records() {
         .collect();
     std::fs::write(dir.path().join("garbage.bin"), garbage).expect("write");
 
-    let out = kubetrail()
-        .args(["ingest", "--json", "--lake"])
-        .arg(&lake)
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = ingest(&lake, &[dir.path()], &[]);
 
     let q = quarantine(&lake);
     let reasons: Vec<String> = q

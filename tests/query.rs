@@ -25,18 +25,12 @@ fn every_output_format_renders_lists_and_maps() {
     let lake = demo_lake();
     let sql = "SELECT audit_id, user_groups, annotations, ts FROM events WHERE audit_id = 'ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6'";
     let run = |format: &str| {
-        let out = kubetrail()
-            .args(["query", "--format", format, "--lake"])
-            .arg(lake.path())
-            .arg(sql)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf8")
+        stdout_of(
+            kubetrail()
+                .args(["query", "--format", format, "--lake"])
+                .arg(lake.path())
+                .arg(sql),
+        )
     };
     let csv = run("csv");
     assert!(
@@ -71,23 +65,17 @@ fn every_output_format_renders_lists_and_maps() {
 fn cluster_and_time_flags_narrow_events_without_a_where_clause() {
     let lake = demo_lake();
     let n = |args: &[&str]| {
-        let out = kubetrail()
-            .args(["query", "--format", "csv", "--lake"])
-            .arg(lake.path())
-            .args(args)
-            .arg("SELECT count(*) AS n FROM events")
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
+        stdout_of(
+            kubetrail()
+                .args(["query", "--format", "csv", "--lake"])
+                .arg(lake.path())
+                .args(args)
+                .arg("SELECT count(*) AS n FROM events"),
+        )
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
     };
     assert_eq!(n(&[]), "88");
     assert_eq!(n(&["--cluster", "demo"]), "37");
@@ -98,17 +86,11 @@ fn cluster_and_time_flags_narrow_events_without_a_where_clause() {
 #[test]
 fn a_time_filter_reads_only_the_matching_day_partitions() {
     let lake = demo_lake();
-    let out = kubetrail()
-        .args(["query", "--format", "csv", "--lake"])
-        .arg(lake.path())
-        .arg("EXPLAIN ANALYZE SELECT count(*) FROM events WHERE ts >= TIMESTAMP '2017-09-11T00:00:00Z' AND ts < TIMESTAMP '2017-09-12T00:00:00Z'")
-        .output()
-        .expect("run");
-    let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let plan = stdout_of(
+        kubetrail()
+            .args(["query", "--format", "csv", "--lake"])
+            .arg(lake.path())
+            .arg("EXPLAIN ANALYZE SELECT count(*) FROM events WHERE ts >= TIMESTAMP '2017-09-11T00:00:00Z' AND ts < TIMESTAMP '2017-09-12T00:00:00Z'"),
     );
     // Only the one file of day 2017-09-11 is scanned.
     assert!(plan.contains("day=2017-09-11"), "{plan}");

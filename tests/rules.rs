@@ -3,17 +3,11 @@
 
 mod common;
 
-use common::kubetrail;
+use common::{kubetrail, stdout_of};
 
 #[test]
 fn every_rule_passes_its_inline_tests() {
-    let out = kubetrail().args(["rules", "test"]).output().expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(kubetrail().args(["rules", "test"]));
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 

@@ -21,42 +21,45 @@ pub fn public(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// Ingest `inputs` into `lake` and return the JSON summary.
-pub fn ingest(lake: &Path, inputs: &[&Path], extra: &[&str]) -> Value {
-    let out = kubetrail()
-        .arg("ingest")
-        .arg("--lake")
-        .arg(lake)
-        .arg("--json")
-        .args(extra)
-        .args(inputs)
-        .output()
-        .expect("run ingest");
+/// Run `cmd`; fail the test with its output unless it exits 0; return its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run kubetrail");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "ingest failed: {}",
+        "{:?} failed ({}): {}\n{stdout}",
+        cmd.get_args().collect::<Vec<_>>(),
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("summary is JSON")
+    stdout
+}
+
+/// Ingest `inputs` into `lake` and return the JSON summary.
+pub fn ingest(lake: &Path, inputs: &[&Path], extra: &[&str]) -> Value {
+    let out = stdout_of(
+        kubetrail()
+            .arg("ingest")
+            .arg("--lake")
+            .arg(lake)
+            .arg("--json")
+            .args(extra)
+            .args(inputs),
+    );
+    serde_json::from_str(&out).expect("summary is JSON")
 }
 
 /// Run SQL over `lake` and return the rows as JSON objects.
 pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
-    let out = kubetrail()
-        .args(["query", "--format", "jsonl", "--lake"])
-        .arg(lake)
-        .arg(sql)
-        .output()
-        .expect("run query");
-    assert!(
-        out.status.success(),
-        "query failed: {}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("jsonl row"))
-        .collect()
+    stdout_of(
+        kubetrail()
+            .args(["query", "--format", "jsonl", "--lake"])
+            .arg(lake)
+            .arg(sql),
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("jsonl row"))
+    .collect()
 }
 
 /// The single number a `SELECT count(*) AS n` style query returns.
