@@ -25,8 +25,8 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record for `bytes`, redacted: JSON is parsed and Secret values replaced; any text has
-    /// its tokens replaced; bytes that are not UTF-8 are kept as base64.
+    /// A record for `bytes`, redacted whether or not they parse (see
+    /// [`Redactor::unparsed`]); bytes that are not UTF-8 after redaction are kept as base64.
     pub fn new(
         source_file: &str,
         line: u64,
@@ -35,11 +35,12 @@ impl Record {
         bytes: &[u8],
         redactor: &Redactor,
     ) -> Self {
-        let (raw, raw_b64) = match std::str::from_utf8(bytes) {
-            Ok(text) => (Some(redacted_text(text, redactor)), None),
-            Err(_) => (
+        let scrubbed = redactor.unparsed(bytes);
+        let (raw, raw_b64) = match String::from_utf8(scrubbed) {
+            Ok(text) => (Some(text), None),
+            Err(e) => (
                 None,
-                Some(base64::engine::general_purpose::STANDARD.encode(redactor.bytes(bytes))),
+                Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
             ),
         };
         Record {
@@ -51,15 +52,6 @@ impl Record {
             raw_b64,
         }
     }
-}
-
-fn redacted_text(text: &str, redactor: &Redactor) -> String {
-    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
-        && redactor.document(&mut value)
-    {
-        return redactor.text(&value.to_string());
-    }
-    redactor.text(text)
 }
 
 /// Appends quarantine records to a JSON-lines file created with mode 0600.
@@ -117,5 +109,8 @@ pub fn private_file(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path).map_err(lake_err(path))
+    let file = opts.open(path).map_err(lake_err(path))?;
+    // The mode above is filtered by the umask; this is not.
+    crate::sink::layout::set_mode(path, 0o600)?;
+    Ok(file)
 }

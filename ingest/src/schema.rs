@@ -184,7 +184,7 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         REQUEST_URI,
         Str,
-        "path and query string as sent by the client",
+        "path and query string as sent by the client; credentials in it (JWTs, Bearer/Basic, token= style keys, URL passwords) replaced by sha256: markers",
     ),
     c(
         USERNAME,
@@ -196,7 +196,7 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         USER_EXTRA,
         StrListMap,
-        "user.extra: bound service-account token facts (authentication.kubernetes.io/pod-name, node-name, credential-id), EKS arn, ...",
+        "user.extra: bound service-account token facts (authentication.kubernetes.io/pod-name, node-name, credential-id), EKS arn, ...; credentials in values replaced by sha256: markers",
     ),
     c(
         IMPERSONATED_USERNAME,
@@ -215,7 +215,11 @@ pub const FILE_COLUMNS: &[Column] = &[
         "last of sourceIPs: the address the API server itself saw",
     ),
     c(SOURCE_IPS, StrList, "sourceIPs as logged"),
-    c(USER_AGENT, Str, "userAgent (client supplied, untrusted)"),
+    c(
+        USER_AGENT,
+        Str,
+        "userAgent (client supplied, untrusted); credentials in it replaced by sha256: markers",
+    ),
     c(
         RESOURCE,
         Str,
@@ -258,7 +262,7 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         ANNOTATIONS,
         StrMap,
-        "every audit annotation (authorization, pod-security, admission, latency)",
+        "every audit annotation (authorization, pod-security, admission, latency); a mutating webhook's patch.webhook.admission.k8s.io/* patch on a Secret is redacted like the body, credentials in any value replaced",
     ),
     c(
         REQUEST_OBJECT,
@@ -273,7 +277,7 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         EXEC_COMMAND,
         Str,
-        "pods/exec: the command decoded from the request URI's command= parameters (or the body), joined by spaces",
+        "pods/exec: the command decoded from the request URI's command= parameters (or the body), joined by spaces; credentials in arguments replaced by sha256: markers",
     ),
     c(
         EXEC_CONTAINER,

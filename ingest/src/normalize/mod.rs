@@ -36,6 +36,70 @@ pub struct Prepared<'e, 'a> {
     exec: exec::ExecFacts,
     /// Annotations kubetrail adds (unparseable times).
     extra_annotations: Vec<(String, String)>,
+    /// Free text that held credentials, redacted (see [`Redacted`]).
+    redacted: Redacted<'e>,
+}
+
+/// Fields outside the bodies with credentials replaced; borrowed from the event when they
+/// held none (the common case).
+struct Redacted<'e> {
+    request_uri: Option<Cow<'e, str>>,
+    user_agent: Option<Cow<'e, str>>,
+    /// `user.extra` values, in input order, when any held a credential.
+    user_extra: Option<Vec<(&'e str, Vec<String>)>>,
+    /// Annotation values, in input order, when any held a credential or a webhook's patch.
+    annotations: Option<Vec<(&'e str, String)>>,
+}
+
+impl<'e> Redacted<'e> {
+    fn of(ev: &'e RawEvent<'_>, resource: Option<&str>, redactor: &Redactor) -> Self {
+        let request_uri = s(&ev.request_uri).map(|t| redactor.text_cow(t));
+        let user_agent = s(&ev.user_agent).map(|t| redactor.text_cow(t));
+        let extra = ev.user.as_ref().and_then(|u| u.extra.as_ref());
+        let user_extra = extra
+            .filter(|e| {
+                e.0.iter().any(|(_, v)| {
+                    v.0.iter()
+                        .any(|x| matches!(redactor.text_cow(x.as_str()), Cow::Owned(_)))
+                })
+            })
+            .map(|e| {
+                e.0.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str(),
+                            v.0.iter().map(|x| redactor.text(x.as_str())).collect(),
+                        )
+                    })
+                    .collect()
+            });
+        let annotations = ev.annotations.as_ref().and_then(|a| {
+            let values: Vec<(&'e str, Cow<'e, str>)> =
+                a.0.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str(),
+                            redactor.annotation(resource, k.as_str(), v.as_str()),
+                        )
+                    })
+                    .collect();
+            values
+                .iter()
+                .any(|(_, v)| matches!(v, Cow::Owned(_)))
+                .then(|| {
+                    values
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_owned()))
+                        .collect()
+                })
+        });
+        Redacted {
+            request_uri,
+            user_agent,
+            user_extra,
+            annotations,
+        }
+    }
 }
 
 /// Why an event cannot become a row.
@@ -122,11 +186,20 @@ pub fn prepare<'e, 'a>(
     };
 
     let uri = s(&ev.request_uri).unwrap_or_default();
-    let exec = if matches!(subresource, Some("exec" | "attach")) || uri.contains("command=") {
+    let mut exec = if matches!(subresource, Some("exec" | "attach")) || uri.contains("command=") {
         exec::from_uri(uri)
     } else {
         exec::ExecFacts::default()
     };
+    // Arguments are decoded from the URI: a credential passed percent-encoded shows only now.
+    if let Some(cmd) = &mut exec.command {
+        *cmd = redactor.text(cmd);
+    }
+    let mut promoted = promoted;
+    if let Some(cmd) = &mut promoted.exec_command {
+        *cmd = redactor.text(cmd);
+    }
+    let redacted = Redacted::of(ev, resource, redactor);
 
     Ok(Prepared {
         ev,
@@ -138,6 +211,7 @@ pub fn prepare<'e, 'a>(
         promoted,
         exec,
         extra_annotations,
+        redacted,
     })
 }
 
@@ -167,17 +241,29 @@ impl Prepared<'_, '_> {
         let p = &self.promoted;
         let pod = p.pod.as_ref();
         let review = p.review.as_ref();
-        let annotations = ev
-            .annotations
-            .as_ref()
-            .map(|a| a.0.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))))
-            .into_iter()
-            .flatten()
-            .chain(
-                self.extra_annotations
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
-            );
+        let red = &self.redacted;
+        let annotation = |key: &str| match &red.annotations {
+            Some(list) => list
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_str()),
+            None => annotation(key),
+        };
+        let annotations: Box<dyn Iterator<Item = (&str, Option<&str>)>> = match &red.annotations {
+            Some(list) => Box::new(list.iter().map(|(k, v)| (*k, Some(v.as_str())))),
+            None => Box::new(
+                ev.annotations
+                    .as_ref()
+                    .map(|a| a.0.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))))
+                    .into_iter()
+                    .flatten(),
+            ),
+        };
+        let annotations = annotations.chain(
+            self.extra_annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+        );
 
         let mut r = b.row();
         r.ts(Some(self.ts))
@@ -187,20 +273,27 @@ impl Prepared<'_, '_> {
             .str(s(&ev.stage))
             .str(s(&ev.level))
             .str(s(&ev.verb))
-            .str(s(&ev.request_uri))
+            .str(red.request_uri.as_deref())
             .str(user.and_then(|u| s(&u.username)))
             .str(user.and_then(|u| s(&u.uid)))
-            .list(user.and_then(|u| strs(&u.groups)))
-            .list_map(user.and_then(|u| u.extra.as_ref()).map(|e| {
+            .list(user.and_then(|u| strs(&u.groups)));
+        match &red.user_extra {
+            Some(extra) => r.list_map(Some(
+                extra
+                    .iter()
+                    .map(|(k, v)| (*k, v.iter().map(String::as_str))),
+            )),
+            None => r.list_map(user.and_then(|u| u.extra.as_ref()).map(|e| {
                 e.0.iter()
                     .map(|(k, v)| (k.as_str(), v.0.iter().map(JStr::as_str)))
-            }))
-            .str(imp.and_then(|u| s(&u.username)))
+            })),
+        };
+        r.str(imp.and_then(|u| s(&u.username)))
             .list(imp.and_then(|u| strs(&u.groups)))
             .str(ips.and_then(|l| l.first()).map(JStr::as_str))
             .str(ips.and_then(|l| l.last()).map(JStr::as_str))
             .list(strs(&ev.source_ips))
-            .str(s(&ev.user_agent))
+            .str(red.user_agent.as_deref())
             .str(oref.and_then(|o| s(&o.resource)))
             .str(oref.and_then(|o| s(&o.subresource)))
             .str(oref.and_then(|o| s(&o.namespace)))

@@ -381,7 +381,7 @@ mod tests {
             "containers":[{"image":"nginx","securityContext":{"privileged":true,"capabilities":{"add":["CAP_SYS_ADMIN"]}}}],
             "tolerations":[{"key":"node-role.kubernetes.io/control-plane","effect":"NoSchedule"}]}}}});
         let p = promote(Some("deployments"), None, Some(&body), None);
-        let pod = p.pod.unwrap_or_default();
+        let pod = p.pod.expect("present");
         assert!(pod.privileged && pod.host_pid && !pod.host_network);
         assert_eq!(pod.host_paths, ["/"]);
         assert_eq!(pod.capabilities, ["SYS_ADMIN"]);
@@ -407,11 +407,11 @@ mod tests {
         let p = promote(Some("clusterrolebindings"), None, Some(&body), None);
         assert_eq!(p.role_ref_name.as_deref(), Some("cluster-admin"));
         assert_eq!(
-            p.subjects.unwrap_or_default(),
+            p.subjects.expect("present"),
             ["system:serviceaccount:build:ci", "system:anonymous"]
         );
         assert_eq!(
-            p.subject_kinds.unwrap_or_default(),
+            p.subject_kinds.expect("present"),
             ["ServiceAccount", "Group"]
         );
     }
@@ -422,7 +422,7 @@ mod tests {
             "resourceAttributes":{"verb":"create","resource":"nodes","subresource":"proxy","name":"n1"}}});
         let resp = json!({"status":{"allowed":true}});
         let p = promote(Some("subjectaccessreviews"), None, Some(&req), Some(&resp));
-        let r = p.review.unwrap_or_default();
+        let r = p.review.expect("present");
         assert_eq!(r.user.as_deref(), Some("system:anonymous"));
         assert_eq!(r.subresource.as_deref(), Some("proxy"));
         assert_eq!(r.allowed, Some(true));
@@ -432,11 +432,8 @@ mod tests {
     fn role_rules_are_unioned_and_webhooks_default_to_fail() {
         let role_body = json!({"rules":[{"verbs":["get"],"resources":["pods/exec"]},{"verbs":["*"],"resources":["secrets"]}]});
         let p = promote(Some("clusterroles"), None, Some(&role_body), None);
-        assert_eq!(p.rule_verbs.unwrap_or_default(), ["get", "*"]);
-        assert_eq!(
-            p.rule_resources.unwrap_or_default(),
-            ["pods/exec", "secrets"]
-        );
+        assert_eq!(p.rule_verbs.expect("present"), ["get", "*"]);
+        assert_eq!(p.rule_resources.expect("present"), ["pods/exec", "secrets"]);
         let hooks = json!({"webhooks":[{"clientConfig":{"url":"https://evil.example/m"}},{"clientConfig":{"service":{"namespace":"gk","name":"svc"}},"failurePolicy":"Ignore"}]});
         let p = promote(
             Some("mutatingwebhookconfigurations"),
@@ -445,11 +442,11 @@ mod tests {
             None,
         );
         assert_eq!(
-            p.webhook_urls.unwrap_or_default(),
+            p.webhook_urls.expect("present"),
             ["https://evil.example/m", "gk/svc"]
         );
         assert_eq!(
-            p.webhook_failure_policies.unwrap_or_default(),
+            p.webhook_failure_policies.expect("present"),
             ["Fail", "Ignore"]
         );
     }

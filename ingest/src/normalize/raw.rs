@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn unescaped_strings_borrow_and_escaped_ones_are_decoded() {
         let line = r#"{"auditID":"a1","requestURI":"/api?x=1\u0026y=2","verb":"get"}"#;
-        let ev: RawEvent = serde_json::from_str(line).unwrap_or_default();
+        let ev: RawEvent = serde_json::from_str(line).expect("the line parses");
         assert!(matches!(
             ev.audit_id.as_ref().map(|j| &j.0),
             Some(Cow::Borrowed(_))
@@ -282,8 +282,8 @@ mod tests {
     #[test]
     fn nulls_and_empty_maps_are_absent_values() {
         let line = r#"{"auditID":"a","user":{"username":"u","groups":null,"extra":{}},"annotations":null,"sourceIPs":null,"objectRef":null}"#;
-        let ev: RawEvent = serde_json::from_str(line).unwrap_or_default();
-        let user = ev.user.unwrap_or_default();
+        let ev: RawEvent = serde_json::from_str(line).expect("the line parses");
+        let user = ev.user.expect("a user");
         assert_eq!(user.groups.map(|g| g.0.len()), None);
         assert_eq!(user.extra.map(|e| e.0.len()), Some(0));
         assert!(ev.object_ref.is_none());
@@ -292,10 +292,10 @@ mod tests {
     #[test]
     fn annotations_keep_input_order() {
         let line = r#"{"annotations":{"b":"1","a":"2"}}"#;
-        let ev: RawEvent = serde_json::from_str(line).unwrap_or_default();
+        let ev: RawEvent = serde_json::from_str(line).expect("the line parses");
         let keys: Vec<_> = ev
             .annotations
-            .unwrap_or_default()
+            .expect("annotations")
             .0
             .into_iter()
             .map(|(k, _)| k.0)
