@@ -100,6 +100,23 @@ pub enum Command {
   kubetrail schema
   kubetrail schema --format json")]
     Schema(SchemaArgs),
+    /// Check the lake's data files against its manifest, state and journal (reads only)
+    #[command(after_help = "Examples:
+  kubetrail verify --lake ./kubetrail-lake
+  kubetrail verify --lake /data/lake --json | jq '.faults[]'
+
+Exit status: 0 when the lake is sound, 1 when anything is wrong (each fault is printed with its
+path and how to repair it).")]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Print the verdict as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +135,12 @@ pub struct IngestArgs {
     /// Parser threads [default: one per core]
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]; created if the lake is new
+    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Input bytes after which progress is committed (for tests of crash safety)
+    #[arg(long, hide = true, default_value_t = 1 << 30)]
+    pub commit_bytes: u64,
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,

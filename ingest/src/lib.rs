@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod fault;
 pub mod normalize;
 pub mod pipeline;
 pub mod quarantine;

@@ -18,11 +18,14 @@ use crate::normalize::raw::RawEvent;
 use crate::normalize::{self, Origin, time};
 use crate::quarantine::{QuarantineWriter, Record};
 use crate::redact::Redactor;
-use crate::sink::layout::Lake;
+use crate::sink::layout::{KeySource, Lake};
+use crate::sink::manifest::{DataFile, Manifest};
 use crate::sink::parquet::write_sorted;
 use crate::source::envelope::{self, Sink, Wrap};
 use crate::source::open::{self, InputPath};
-use crate::source::reader::{Chunk, ChunkKind, KEEP_OF_OVERLONG, MAX_LINE_BYTES, Reader};
+use crate::source::reader::{
+    Checkpoint, Chunk, ChunkKind, FileEnd, KEEP_OF_OVERLONG, MAX_LINE_BYTES, Reader,
+};
 use crate::state::LakeState;
 
 /// How to ingest.
@@ -40,6 +43,8 @@ pub struct IngestOptions {
     pub commit_bytes: u64,
     /// Exact duplicates are recognised among this many most recent events.
     pub dedup_window: usize,
+    /// Where the redaction key is.
+    pub key: KeySource,
 }
 
 impl IngestOptions {
@@ -52,6 +57,7 @@ impl IngestOptions {
             buffer_bytes: 96 << 20,
             commit_bytes: 1 << 30,
             dedup_window: 1 << 20,
+            key: KeySource::InLake,
         }
     }
 }
@@ -99,9 +105,10 @@ struct ChunkResult {
     parts: Vec<Part>,
     quarantine: Vec<Record>,
     lines: u64,
-    /// A tail chunk whose bytes parsed: its length.
-    tail_consumed: Option<u64>,
-    end: Option<crate::source::reader::FileEnd>,
+    /// Lines on which the parser panicked (quarantined too): a bug to report.
+    panics: Vec<String>,
+    checkpoint: Option<Checkpoint>,
+    end: Option<FileEnd>,
 }
 
 /// Per-chunk parser state: one builder per (cluster, day).
@@ -168,6 +175,7 @@ fn parse_chunk(
     chunk: Chunk,
     ctx: &ParseContext,
 ) -> std::result::Result<ChunkResult, arrow::error::ArrowError> {
+    crate::fault::chunk(&chunk.data);
     let source_file = ctx
         .inputs
         .get(chunk.input)
@@ -183,7 +191,7 @@ fn parse_chunk(
         events: 0,
     };
     let mut lines = 0u64;
-    let mut tail_consumed = None;
+    let mut panics = Vec::new();
     match chunk.kind {
         ChunkKind::Overlong => {
             lines += 1;
@@ -196,17 +204,48 @@ fn parse_chunk(
                 &chunk.data,
             );
         }
-        ChunkKind::Document => {
+        ChunkKind::Incomplete => {
             lines += 1;
-            match std::str::from_utf8(&chunk.data) {
-                Ok(text) => envelope::decode(text, &mut sink),
-                Err(e) => sink.reject_bytes(
-                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                    &chunk.data,
-                ),
+            sink.reject_bytes(
+                "incomplete last line (no newline at the end of the input, and not a whole event: cut off inside a value or a character); read again if the file grows".into(),
+                &chunk.data,
+            );
+        }
+        ChunkKind::Elements => {
+            for e in &chunk.elements {
+                lines += 1;
+                sink.line = e.line;
+                sink.offset = e.offset;
+                if e.truncated {
+                    let reason = if e.bytes.len() >= MAX_LINE_BYTES {
+                        format!(
+                            "document item larger than {} MiB; its first {} KiB are kept here",
+                            MAX_LINE_BYTES >> 20,
+                            KEEP_OF_OVERLONG >> 10
+                        )
+                    } else {
+                        "truncated JSON document: the input ends inside this item (read again whole if the file is rewritten)".to_string()
+                    };
+                    let keep = e.bytes.len().min(KEEP_OF_OVERLONG);
+                    sink.reject_bytes(reason, &e.bytes[..keep]);
+                    continue;
+                }
+                match std::str::from_utf8(&e.bytes) {
+                    Ok(text) if e.format == "event" => decode_guarded(text, &mut sink, &mut panics),
+                    Ok(text) if text.trim_start().starts_with('{') => {
+                        decode_item(text, e.format, &mut sink, &mut panics)
+                    }
+                    Ok(text) => {
+                        sink.reject(format!("{} item is not a JSON object", e.format), text)
+                    }
+                    Err(err) => sink.reject_bytes(
+                        format!("invalid UTF-8 at byte {} of the item", err.valid_up_to()),
+                        &e.bytes,
+                    ),
+                }
             }
         }
-        ChunkKind::Lines | ChunkKind::Tail => {
+        ChunkKind::Lines => {
             let data = &chunk.data;
             let mut start = 0usize;
             while start < data.len() {
@@ -218,33 +257,13 @@ fn parse_chunk(
                 sink.offset = chunk.offset + start as u64;
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     lines += 1;
-                    let before = sink.quarantine.len();
                     match std::str::from_utf8(line) {
-                        Ok(text) => envelope::decode(text, &mut sink),
+                        Ok(text) => decode_guarded(text, &mut sink, &mut panics),
                         Err(e) => sink.reject_bytes(
                             format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
                             line,
                         ),
                     }
-                    if chunk.kind == ChunkKind::Tail {
-                        // A tail cut off mid-JSON may still be being written: it is quarantined
-                        // now and read again if the file grows. Any other tail is consumed.
-                        let cut_off = sink.quarantine[before..]
-                            .iter()
-                            .any(|q| q.reason.starts_with("truncated JSON"));
-                        if cut_off {
-                            if let Some(last) = sink.quarantine.last_mut() {
-                                last.reason = format!(
-                                    "incomplete last line (no newline at end of input; read again if the file grows): {}",
-                                    last.reason
-                                );
-                            }
-                        } else {
-                            tail_consumed = Some(data.len() as u64);
-                        }
-                    }
-                } else if chunk.kind == ChunkKind::Tail {
-                    tail_consumed = Some(data.len() as u64);
                 }
                 sink.line += 1;
                 start = end + 1;
@@ -266,9 +285,57 @@ fn parse_chunk(
         parts,
         quarantine: sink.quarantine,
         lines,
-        tail_consumed,
+        panics,
+        checkpoint: chunk.checkpoint,
         end: chunk.end,
     })
+}
+
+/// Decode one item of a document ([`decode_guarded`] for an item).
+fn decode_item(
+    text: &str,
+    format: &'static str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode_object(text, Wrap::new(format), sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+/// Decode one line or document; a panic in the decoder (a bug) quarantines the line with the
+/// panic's message instead of taking the parser thread and its chunk down.
+fn decode_guarded(text: &str, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode(text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+fn panicked(
+    payload: Box<dyn std::any::Any + Send>,
+    text: &str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let reason =
+            format!("kubetrail bug: the parser panicked on this line ({what}); please report it");
+        panics.push(format!("{}:{}: {what}", sink.source_file, sink.line));
+        sink.reject(reason, text);
+    }
 }
 
 impl ChunkSink<'_> {
@@ -328,8 +395,9 @@ struct Writer<'l> {
     buffered: usize,
     limit: usize,
     file_seq: u64,
-    /// Staged files: (staging path, final path).
+    /// Staged files: (staging path, final path), and their manifest entries.
     staged: Vec<(PathBuf, PathBuf)>,
+    staged_files: Vec<DataFile>,
     summary: Summary,
     partitions: std::collections::BTreeSet<String>,
 }
@@ -370,7 +438,14 @@ impl Writer<'_> {
             .staging()
             .join(format!("{:05}.parquet", self.file_seq));
         self.file_seq += 1;
-        let (_, bytes) = write_sorted(&staged, &buf.batches)?;
+        let (rows, bytes) = write_sorted(&staged, &buf.batches)?;
+        self.staged_files.push(DataFile {
+            path: crate::sink::manifest::relative(&self.lake.root, &final_path),
+            size: bytes,
+            rows,
+            checksum: crate::sink::manifest::checksum(&staged)?,
+            run: self.lake.run_id.clone(),
+        });
         self.summary.bytes_out += bytes;
         self.summary.files_written += 1;
         self.partitions.insert(format!(
@@ -395,8 +470,22 @@ impl Writer<'_> {
 /// be read at all is reported in [`Summary::errors`] and the others are still ingested.
 pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
-    let inputs = open::expand(&opts.inputs)?;
-    let lake = Lake::open(&opts.lake)?;
+    // The lake first: a commit a killed run left half done is finished before anything else.
+    let lake = Lake::open(&opts.lake, &opts.key)?;
+    let mut manifest = lake.manifest.clone();
+    let mut inputs = open::expand(&opts.inputs)?;
+    // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
+    let mut inside_lake = 0u64;
+    if let Ok(root) = std::fs::canonicalize(&lake.root) {
+        inputs.retain(|i| match i {
+            InputPath::File(p) => {
+                let inside = std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&root));
+                inside_lake += u64::from(inside);
+                !inside
+            }
+            InputPath::Stdin => true,
+        });
+    }
     let mut state = LakeState::load(&lake.state_path())?;
     state.version = 1;
     let total: u64 = inputs
@@ -407,7 +496,7 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
         })
         .sum();
     progress.bytes_total.store(total, Ordering::Relaxed);
-    std::fs::create_dir_all(lake.staging()).map_err(crate::error::lake_err(lake.staging()))?;
+    crate::sink::layout::private_dir(&lake.staging())?;
 
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -469,6 +558,7 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
         limit: opts.buffer_bytes,
         file_seq: 0,
         staged: Vec::new(),
+        staged_files: Vec::new(),
         summary: Summary::default(),
         partitions: Default::default(),
     };
@@ -481,7 +571,7 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let mut dedup = DedupWindow::new(opts.dedup_window);
     let mut pending: BTreeMap<u64, ChunkResult> = BTreeMap::new();
     let mut next = 0u64;
-    let mut tails: HashMap<usize, u64> = HashMap::new();
+    let mut progress_of = Inputs::default();
     let mut since_commit = 0u64;
     let mut result: Result<()> = Ok(());
 
@@ -501,7 +591,7 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
                 &mut writer,
                 &mut quarantine,
                 &mut dedup,
-                &mut tails,
+                &mut progress_of,
                 &mut state,
                 &ctx.inputs,
             ) {
@@ -509,14 +599,21 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
                 break 'results;
             }
             let read = progress.bytes_read.load(Ordering::Relaxed);
-            if read.saturating_sub(since_commit) > opts.commit_bytes && tails.is_empty() {
+            // Commit only where every input being read can be resumed exactly (lines of files;
+            // stdin cannot be read again and documents are re-read whole, so their rows are
+            // committed when they end).
+            if read.saturating_sub(since_commit) > opts.commit_bytes
+                && progress_of.unresumable.is_empty()
+            {
                 since_commit = read;
+                progress_of.record(&mut state);
                 let moved = commit(
                     &lake,
                     &mut writer,
                     &mut quarantine,
                     &mut quarantine_seq,
                     &mut staged_quarantine,
+                    &mut manifest,
                     &state,
                 );
                 if let Err(e) = moved {
@@ -527,22 +624,43 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
         }
     }
     drop(res_rx);
-    let _ = reader_handle.join();
+    let sent = reader_handle.join();
+    let mut parser_died = false;
     for w in workers {
-        let _ = w.join();
+        parser_died |= w.join().is_err();
     }
     result?;
+    let sent = sent.map_err(|_| {
+        IngestError::Other(
+            "kubetrail bug: the reader thread stopped; nothing read since the last commit was committed; run the same ingest again to finish".into(),
+        )
+    })?;
+    if next != sent || !pending.is_empty() || parser_died {
+        return Err(IngestError::Other(format!(
+            "kubetrail bug: a parser thread stopped and {} of {sent} chunk(s) were not processed; nothing read since the last commit was committed (the lake is as it was then); run the same ingest again to finish",
+            sent.saturating_sub(next)
+        )));
+    }
+    progress_of.record(&mut state);
     commit(
         &lake,
         &mut writer,
         &mut quarantine,
         &mut quarantine_seq,
         &mut staged_quarantine,
+        &mut manifest,
         &state,
     )?;
     let _ = std::fs::remove_dir_all(lake.staging());
 
     let mut summary = writer.summary;
+    if inside_lake > 0 {
+        summary.files_skipped += inside_lake;
+        summary.skipped.push(format!(
+            "{inside_lake} file(s) inside the lake {} (the lake's own files are never inputs)",
+            lake.root.display()
+        ));
+    }
     summary.partitions = writer.partitions.into_iter().collect();
     summary.quarantine_files = staged_quarantine.into_iter().map(|(_, to)| to).collect();
     summary.seconds = started
@@ -554,13 +672,51 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     Ok(summary)
 }
 
+/// How far each input being read has been processed, for the commits.
+#[derive(Default)]
+struct Inputs {
+    /// The newest checkpoint of each file being read.
+    open: HashMap<usize, Checkpoint>,
+    /// The key of the record last put in the state for an input (it replaces that one next).
+    recorded: HashMap<usize, String>,
+    /// Inputs being read that a commit cannot record (stdin, a JSON document): no commit
+    /// until they end.
+    unresumable: std::collections::HashSet<usize>,
+}
+
+impl Inputs {
+    /// Put every open input's progress in the state, before a commit.
+    fn record(&mut self, state: &mut LakeState) {
+        for (input, cp) in &self.open {
+            let replaces = self.recorded.get(input).or(cp.replaces.as_ref());
+            let mut record = cp.record.clone();
+            record.updated = chrono::Utc::now().to_rfc3339();
+            let key = record.key();
+            state.upsert(record, replaces.map(String::as_str));
+            self.recorded.insert(*input, key);
+        }
+    }
+
+    /// An input ended: its final record goes into the state now.
+    fn finish(&mut self, input: usize, cp: Option<Checkpoint>, state: &mut LakeState) {
+        self.open.remove(&input);
+        let recorded = self.recorded.remove(&input);
+        if let Some(cp) = cp {
+            let replaces = recorded.or(cp.replaces);
+            let mut record = cp.record;
+            record.updated = chrono::Utc::now().to_rfc3339();
+            state.upsert(record, replaces.as_deref());
+        }
+    }
+}
+
 /// Fold one chunk's result into the run, in input order.
 fn process(
     r: ChunkResult,
     writer: &mut Writer,
     quarantine: &mut QuarantineWriter,
     dedup: &mut DedupWindow,
-    tails: &mut HashMap<usize, u64>,
+    inputs: &mut Inputs,
     state: &mut LakeState,
     names: &[String],
 ) -> Result<()> {
@@ -569,6 +725,11 @@ fn process(
         quarantine.write(rec)?;
     }
     writer.summary.quarantined += r.quarantine.len() as u64;
+    for p in r.panics {
+        writer.summary.errors.push(format!(
+            "kubetrail bug: the parser panicked on {p}; the line is in quarantine"
+        ));
+    }
     for part in r.parts {
         let keep: Vec<bool> = part.hashes.iter().map(|h| dedup.insert(*h)).collect();
         let kept = keep.iter().filter(|k| **k).count();
@@ -583,13 +744,20 @@ fn process(
             writer.add(part.cluster, part.day, batch)?;
         }
     }
-    if let Some(n) = r.tail_consumed {
-        tails.insert(r.input, n);
+    match (r.checkpoint, &r.end) {
+        (Some(cp), _) => {
+            inputs.open.insert(r.input, cp);
+        }
+        (None, None) => {
+            inputs.unresumable.insert(r.input);
+        }
+        (None, Some(_)) => {}
     }
     if let Some(end) = r.end {
+        inputs.unresumable.remove(&r.input);
         let name = names.get(r.input).cloned().unwrap_or_default();
-        let tail = tails.remove(&r.input);
         if let Some(why) = end.skipped {
+            inputs.finish(r.input, None, state);
             writer.summary.files_skipped += 1;
             writer.summary.skipped.push(format!("{name}: {why}"));
             return Ok(());
@@ -597,9 +765,9 @@ fn process(
         writer.summary.files += 1;
         if let Some(err) = &end.error {
             let (line, offset) = end
-                .record
+                .checkpoint
                 .as_ref()
-                .map_or((1, 0), |r| (r.lines + 1, r.offset));
+                .map_or((1, 0), |c| (c.record.lines + 1, c.record.offset));
             if end.unreadable {
                 writer.summary.errors.push(format!("{name}: {err}"));
             } else {
@@ -615,28 +783,25 @@ fn process(
                 writer.summary.quarantined += 1;
             }
         }
-        if let Some(mut record) = end.record {
-            if let Some(n) = tail {
-                record.offset += n;
-                record.lines += 1;
-            }
-            record.updated = chrono::Utc::now().to_rfc3339();
-            state.upsert(record);
-        }
+        inputs.finish(r.input, end.checkpoint, state);
     }
     Ok(())
 }
 
+/// Make everything staged visible, with the manifest and the state that describe it.
 fn commit(
     lake: &Lake,
     writer: &mut Writer,
     quarantine: &mut QuarantineWriter,
     quarantine_seq: &mut u64,
     staged_quarantine: &mut Vec<(PathBuf, PathBuf)>,
+    manifest: &mut Manifest,
     state: &LakeState,
 ) -> Result<()> {
     writer.flush_all()?;
     let mut moves = std::mem::take(&mut writer.staged);
+    manifest.version = crate::sink::manifest::MANIFEST_VERSION;
+    manifest.files.append(&mut writer.staged_files);
     if let Some(path) = quarantine.finish()? {
         let to = lake.quarantine_path(*quarantine_seq);
         moves.push((path, to.clone()));
@@ -647,5 +812,10 @@ fn commit(
                 .join(format!("quarantine-{quarantine_seq:03}.jsonl")),
         );
     }
-    lake.commit(moves, state)
+    if let Some((_, to)) = moves.iter().find(|(_, to)| to.starts_with(lake.meta()))
+        && let Some(dir) = to.parent()
+    {
+        crate::sink::layout::private_dir(dir)?;
+    }
+    lake.commit(moves, manifest, state)
 }

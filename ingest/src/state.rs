@@ -1,6 +1,8 @@
-//! The lake's memory of what it has ingested: a fingerprint of each input's beginning, its size
-//! and how far it was read. A rotated or renamed copy is recognised by content, not by name, and a
-//! file that grew is resumed where the last ingest stopped.
+//! The lake's memory of what it has ingested: for each input, how far it was read and a hash of
+//! everything up to there. A rotated, renamed or compressed copy is recognised by content, not by
+//! name; a file that grew is resumed where the last ingest stopped, but only if everything before
+//! that point is byte for byte what was read then. A fingerprint of the first 4 KiB only finds
+//! the candidates; the hash of the whole consumed prefix decides.
 
 use std::path::{Path, PathBuf};
 
@@ -21,16 +23,24 @@ pub fn fingerprint(bytes: &[u8]) -> String {
 pub struct FileRecord {
     /// Where the input was last seen (informational: matching is by content).
     pub path: String,
-    /// Fingerprint of the first [`FINGERPRINT_BYTES`] raw bytes and the raw size, once the
-    /// input was read to its end: an identical copy is then skipped without being read.
-    pub raw_fingerprint: Option<String>,
-    pub raw_size: Option<u64>,
-    /// Fingerprint of the first `fingerprint_len` decompressed bytes.
+    /// Fingerprint of the first `fingerprint_len` decompressed bytes: finds candidates.
     pub content_fingerprint: String,
     pub fingerprint_len: u64,
     /// Decompressed bytes and lines consumed (complete lines only).
     pub offset: u64,
     pub lines: u64,
+    /// Hash of the first `offset` decompressed bytes: decides whether an input continues this
+    /// one. Absent in states written before it existed (then the fingerprint decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_hash: Option<String>,
+    /// The input was one JSON document (a pretty EventList, an array): it is never resumed at
+    /// an offset, only skipped when it is identical.
+    #[serde(default)]
+    pub document: bool,
+    /// A last line without a newline that was quarantined as incomplete: its length and hash,
+    /// so that an unchanged file does not quarantine it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_tail: Option<(u64, String)>,
     pub updated: String,
 }
 
@@ -66,33 +76,41 @@ impl LakeState {
         write_atomic(path, &text)
     }
 
-    /// A complete earlier ingest of a byte-identical input.
-    pub fn identical(&self, raw_fingerprint: &str, raw_size: u64) -> Option<&FileRecord> {
-        self.files.iter().find(|r| {
-            r.raw_fingerprint.as_deref() == Some(raw_fingerprint) && r.raw_size == Some(raw_size)
-        })
-    }
-
-    /// The furthest point an earlier ingest reached in an input that begins with `head`
-    /// (decompressed): its offset and line count.
-    pub fn resume_point(&self, head: &[u8]) -> Option<&FileRecord> {
-        self.files
+    /// Earlier ingests of inputs that begin like `head` (decompressed), by offset: the
+    /// candidates an input may continue. Whether it does is decided by [`FileRecord::prefix_hash`].
+    pub fn candidates(&self, head: &[u8]) -> Vec<&FileRecord> {
+        let mut found: Vec<&FileRecord> = self
+            .files
             .iter()
             .filter(|r| {
                 let n = r.fingerprint_len as usize;
                 n > 0 && n <= head.len() && fingerprint(&head[..n]) == r.content_fingerprint
             })
-            .max_by_key(|r| r.offset)
+            .collect();
+        found.sort_by_key(|r| r.offset);
+        found
     }
 
-    /// Record progress on an input, replacing the record it continues (same content start).
-    pub fn upsert(&mut self, record: FileRecord) {
-        self.files.retain(|r| {
-            !(r.content_fingerprint == record.content_fingerprint
-                && r.fingerprint_len == record.fingerprint_len)
-        });
-        // A longer fingerprint supersedes a shorter one of the same content (a small file grew).
+    /// Record progress on an input, replacing the record it continues (whose
+    /// [`FileRecord::key`] is `replaces`) and any record of exactly the same content.
+    pub fn upsert(&mut self, record: FileRecord, replaces: Option<&str>) {
+        let key = record.key();
+        self.files
+            .retain(|r| Some(r.key().as_str()) != replaces && r.key() != key);
         self.files.push(record);
+    }
+}
+
+impl FileRecord {
+    /// What identifies the content this record covers: the prefix hash and its length.
+    pub fn key(&self) -> String {
+        match &self.prefix_hash {
+            Some(h) => format!("{h}@{}", self.offset),
+            None => format!(
+                "{}/{}@{}",
+                self.content_fingerprint, self.fingerprint_len, self.offset
+            ),
+        }
     }
 }
 
@@ -100,7 +118,7 @@ impl LakeState {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp: PathBuf = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(lake_err(&tmp))?;
+    let mut f = crate::quarantine::private_file(&tmp)?;
     f.write_all(bytes).map_err(lake_err(&tmp))?;
     f.sync_all().map_err(lake_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(lake_err(path))
@@ -113,22 +131,39 @@ mod tests {
     fn record(head: &[u8], offset: u64) -> FileRecord {
         FileRecord {
             path: "a".into(),
-            raw_fingerprint: None,
-            raw_size: None,
             content_fingerprint: fingerprint(head),
             fingerprint_len: head.len() as u64,
             offset,
             lines: 1,
+            prefix_hash: Some(fingerprint(&head[..offset as usize])),
+            document: false,
+            pending_tail: None,
             updated: String::new(),
         }
     }
 
     #[test]
-    fn a_grown_file_resumes_from_the_recorded_offset() {
+    fn inputs_that_begin_alike_are_candidates_in_offset_order() {
         let mut state = LakeState::default();
-        state.upsert(record(b"line1\n", 6));
-        let found = state.resume_point(b"line1\nline2\n").map(|r| r.offset);
-        assert_eq!(found, Some(6));
-        assert_eq!(state.resume_point(b"other\n").map(|r| r.offset), None);
+        state.upsert(record(b"line1\nline2\n", 12), None);
+        state.upsert(record(b"line1\n", 6), None);
+        let found: Vec<u64> = state
+            .candidates(b"line1\nline2\nline3\n")
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(found, [6, 12]);
+        assert!(state.candidates(b"other\n").is_empty());
+    }
+
+    #[test]
+    fn progress_replaces_the_record_it_continues() {
+        let mut state = LakeState::default();
+        let first = record(b"line1\n", 6);
+        let key = first.key();
+        state.upsert(first, None);
+        state.upsert(record(b"line1\nline2\n", 12), Some(&key));
+        assert_eq!(state.files.len(), 1);
+        assert_eq!(state.files[0].offset, 12);
     }
 }

@@ -15,6 +15,10 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let mut opts = IngestOptions::new(args.lake.lake.clone(), args.inputs.clone());
     opts.cluster = args.cluster.clone();
     opts.threads = args.threads;
+    opts.commit_bytes = args.commit_bytes;
+    if let Some(key) = &args.key_file {
+        opts.key = ingest::sink::layout::KeySource::File(key.clone());
+    }
     let summary = run_with_progress(&opts, args.quiet)
         .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
     if !args.quiet {

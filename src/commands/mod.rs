@@ -4,6 +4,7 @@ mod demo;
 mod detect;
 mod ingest;
 mod query;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => demo::generate(args),
         Command::Demo(args) => demo::run(args),
         Command::Rules(cmd) => detect::rules(cmd),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

@@ -5,20 +5,26 @@
 //! DIR/_kubetrail/lock                                          held by the one ingest writing
 //! DIR/_kubetrail/key                                           per-lake redaction key (0600)
 //! DIR/_kubetrail/state.json                                    what was ingested (see state.rs)
+//! DIR/_kubetrail/manifest.json                                 every committed data file (manifest.rs)
 //! DIR/_kubetrail/quarantine/RUN-N.jsonl                        lines that did not become rows (0600)
 //! DIR/_kubetrail/staging/RUN/                                  files of a run not yet committed
 //! DIR/_kubetrail/journal.json                                  a commit in progress
 //! ```
 //!
-//! A run writes into staging. A commit writes a journal (the moves and the new state), makes the
-//! moves, saves the state and removes the journal; a run killed at any point leaves either no
-//! visible trace (staging is removed at the next start) or a journal that the next start finishes.
+//! A run writes into staging. A commit writes a journal (the moves, the new manifest and the new
+//! state), makes the moves, saves the manifest and the state and removes the journal; a run
+//! killed at any point leaves either no visible trace (staging is removed at the next start) or a
+//! journal that the next start finishes.
+//!
+//! Everything kubetrail creates in a lake is private to its owner whatever the umask: folders
+//! 0700, files 0600 (the data holds who did what; the key makes markers comparable).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::manifest::Manifest;
 use crate::error::{IngestError, Result, lake_err};
 use crate::state::{LakeState, write_atomic};
 
@@ -31,12 +37,77 @@ pub struct Lake {
     _lock: File,
     pub run_id: String,
     pub key: [u8; 32],
+    /// The committed data files (adopted from the folders for a lake older than manifests).
+    pub manifest: Manifest,
 }
 
+/// Where the redaction key is: the lake's own `_kubetrail/key`, or a file outside the lake (so
+/// that copying the lake to other engines does not copy the key).
+#[derive(Debug, Clone, Default)]
+pub enum KeySource {
+    #[default]
+    InLake,
+    File(PathBuf),
+}
+
+/// Create `dir` (and its parents up to the lake) private to the owner: 0700 whatever the umask.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(lake_err(dir))?;
+    set_mode(dir, 0o700)
+}
+
+/// Set a path's permission bits (a no-op off Unix).
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(lake_err(path))?;
+    }
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// A commit in progress. Paths are relative to the lake root, so that recovery works from any
+/// working directory and on a lake that was moved, and every move stays inside the lake.
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
     moves: Vec<(PathBuf, PathBuf)>,
+    #[serde(default)]
+    manifest: Option<Manifest>,
     state: LakeState,
+}
+
+/// `path` relative to `root`, if it is inside it.
+fn inside(root: &Path, path: &Path) -> Result<PathBuf> {
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .map_err(|_| IngestError::State {
+            path: root.join(META_DIR).join("journal.json"),
+            message: format!("{} is outside the lake", path.display()),
+        })
+}
+
+/// A journal path made absolute under `root`; only plain relative paths are accepted.
+fn resolve(root: &Path, rel: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(IngestError::State {
+            path: root.join(META_DIR).join("journal.json"),
+            message: format!(
+                "journal names {}, which is not a path inside the lake; the journal is damaged (move it away to start over: the staged files of that commit are then dropped)",
+                rel.display()
+            ),
+        });
+    }
+    Ok(root.join(rel))
 }
 
 /// A cluster name as it may appear in a partition directory.
@@ -61,17 +132,23 @@ pub fn partition_value(cluster: &str) -> String {
 impl Lake {
     /// Open (creating) the lake at `root`, take its lock, and finish or discard whatever a
     /// killed earlier run left behind.
-    pub fn open(root: &Path) -> Result<Lake> {
+    pub fn open(root: &Path, key: &KeySource) -> Result<Lake> {
         let meta = root.join(META_DIR);
-        std::fs::create_dir_all(&meta).map_err(lake_err(&meta))?;
-        std::fs::create_dir_all(root.join(EVENTS_DIR)).map_err(lake_err(root.join(EVENTS_DIR)))?;
+        let existed = meta.is_dir() || root.join(EVENTS_DIR).is_dir();
+        if !root.exists() {
+            private_dir(root)?;
+        }
+        private_dir(&meta)?;
+        private_dir(&root.join(EVENTS_DIR))?;
         let lock_path = meta.join("lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(lake_err(&lock_path))?;
+        let mut opts = File::options();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let lock = opts.open(&lock_path).map_err(lake_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -79,15 +156,24 @@ impl Lake {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(lake_err(&lock_path)(e)),
         }
-        let key = load_or_create_key(&meta.join("key"))?;
-        let run_id = run_id();
-        let lake = Lake {
+        // Finish or drop what a killed run left before anything else reads the lake.
+        let mut lake = Lake {
             root: root.to_path_buf(),
             _lock: lock,
-            run_id,
-            key,
+            run_id: run_id(),
+            key: [0; 32],
+            manifest: Manifest::default(),
         };
         lake.recover()?;
+        let in_use = existed
+            && (lake.state_path().exists()
+                || Manifest::path(root).exists()
+                || !super::manifest::data_files(root)?.is_empty());
+        lake.key = load_or_create_key(root, key, in_use)?;
+        lake.manifest = match Manifest::load(root)? {
+            Some(m) => m,
+            None => Manifest::adopt(root)?,
+        };
         Ok(lake)
     }
 
@@ -142,12 +228,26 @@ impl Lake {
 
     fn apply(&self, j: &Journal) -> Result<()> {
         for (from, to) in &j.moves {
+            let (from, to) = (resolve(&self.root, from)?, resolve(&self.root, to)?);
             if from.exists() {
                 if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(lake_err(parent))?;
+                    private_dir(parent)?;
+                    // The partition folders between the lake root and the file, too.
+                    let mut dir = parent.parent();
+                    while let Some(d) = dir {
+                        if d == self.root || !d.starts_with(&self.root) {
+                            break;
+                        }
+                        set_mode(d, 0o700)?;
+                        dir = d.parent();
+                    }
                 }
-                std::fs::rename(from, to).map_err(lake_err(to))?;
+                std::fs::rename(&from, &to).map_err(lake_err(&to))?;
             }
+        }
+        if let Some(m) = &j.manifest {
+            let text = serde_json::to_vec(m).map_err(|e| IngestError::Other(e.to_string()))?;
+            write_atomic(&Manifest::path(&self.root), &text)?;
         }
         j.state.save(&self.state_path())?;
         let journal = self.journal_path();
@@ -155,9 +255,19 @@ impl Lake {
     }
 
     /// Make staged files visible and record the new state, atomically with respect to a kill.
-    pub fn commit(&self, moves: Vec<(PathBuf, PathBuf)>, state: &LakeState) -> Result<()> {
+    pub fn commit(
+        &self,
+        moves: Vec<(PathBuf, PathBuf)>,
+        manifest: &Manifest,
+        state: &LakeState,
+    ) -> Result<()> {
+        let moves = moves
+            .iter()
+            .map(|(from, to)| Ok((inside(&self.root, from)?, inside(&self.root, to)?)))
+            .collect::<Result<Vec<_>>>()?;
         let j = Journal {
             moves,
+            manifest: Some(manifest.clone()),
             state: state.clone(),
         };
         let text = serde_json::to_vec(&j).map_err(|e| IngestError::Other(e.to_string()))?;
@@ -166,23 +276,36 @@ impl Lake {
     }
 }
 
-fn load_or_create_key(path: &Path) -> Result<[u8; 32]> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Ok(key);
+/// The redaction key. A lake that already holds data must have its key: a new one would make
+/// new markers differ from old ones for the same value, silently.
+fn load_or_create_key(root: &Path, source: &KeySource, in_use: bool) -> Result<[u8; 32]> {
+    let path = match source {
+        KeySource::InLake => root.join(META_DIR).join("key"),
+        KeySource::File(p) => p.clone(),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| IngestError::State {
+                path: path.clone(),
+                message: format!("redaction key is {} bytes, not 32", bytes.len()),
+            });
         }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(lake_err(&path)(e)),
+        Err(_) => {}
+    }
+    if in_use {
         return Err(IngestError::State {
-            path: path.to_path_buf(),
-            message: "redaction key is not 32 bytes".into(),
+            path: path.clone(),
+            message: "the redaction key is missing, but the lake already holds data: markers made with a new key would not match the old ones. Restore the key file, or pass the one this lake was written with (--key-file or KUBETRAIL_KEY_FILE)".into(),
         });
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)
         .map_err(|e| IngestError::Other(format!("no randomness for the lake key: {e}")))?;
     use std::io::Write;
-    let mut f = crate::quarantine::private_file(path)?;
-    f.write_all(&key).map_err(lake_err(path))?;
-    f.sync_all().map_err(lake_err(path))?;
+    let mut f = crate::quarantine::private_file(&path)?;
+    f.write_all(&key).map_err(lake_err(&path))?;
+    f.sync_all().map_err(lake_err(&path))?;
     Ok(key)
 }
 
@@ -206,11 +329,70 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let _first = Lake::open(dir.path()).expect("first open");
+        let _first = Lake::open(dir.path(), &KeySource::InLake).expect("first open");
         assert!(matches!(
-            Lake::open(dir.path()),
+            Lake::open(dir.path(), &KeySource::InLake),
             Err(IngestError::Locked(_))
         ));
+    }
+
+    #[test]
+    fn a_journal_left_by_a_killed_commit_is_finished_at_the_next_open_even_after_a_move() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("lake");
+        let (staged, target) = {
+            let lake = Lake::open(&root, &KeySource::InLake).expect("open");
+            private_dir(&lake.staging()).expect("staging");
+            let staged = lake.staging().join("00000.parquet");
+            std::fs::write(&staged, b"rows").expect("stage");
+            let target = lake.data_path("prod", "2026-01-05", 0);
+            let state = LakeState {
+                version: 1,
+                ..Default::default()
+            };
+            let j = Journal {
+                moves: vec![(
+                    inside(&root, &staged).expect("inside"),
+                    inside(&root, &target).expect("inside"),
+                )],
+                manifest: Some(Manifest::default()),
+                state,
+            };
+            // The commit is killed right after its journal is written.
+            let text = serde_json::to_vec(&j).expect("journal");
+            write_atomic(&lake.journal_path(), &text).expect("journal written");
+            (
+                staged.strip_prefix(&root).expect("rel").to_path_buf(),
+                target.strip_prefix(&root).expect("rel").to_path_buf(),
+            )
+        };
+        // The lake is moved (or opened from another directory): the journal still applies.
+        let moved = dir.path().join("moved");
+        std::fs::rename(&root, &moved).expect("move lake");
+        let _lake = Lake::open(&moved, &KeySource::InLake).expect("reopen");
+        assert_eq!(
+            std::fs::read(moved.join(&target)).expect("moved file"),
+            b"rows"
+        );
+        assert!(!moved.join(&staged).exists());
+        assert!(!moved.join(META_DIR).join("journal.json").exists());
+        assert!(moved.join(META_DIR).join("state.json").exists());
+    }
+
+    #[test]
+    fn a_journal_cannot_move_files_outside_the_lake() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("lake");
+        drop(Lake::open(&root, &KeySource::InLake).expect("open"));
+        let j = r#"{"moves":[["_kubetrail/x","../outside"]],"state":{"version":1,"files":[]}}"#;
+        std::fs::write(root.join(META_DIR).join("journal.json"), j).expect("journal");
+        let err = Lake::open(&root, &KeySource::InLake)
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("not a path inside the lake"),
+            "{err}"
+        );
     }
 
     #[test]

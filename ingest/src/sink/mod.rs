@@ -1,4 +1,6 @@
 //! Sinks: the Parquet files and the lake's directory layout.
 
 pub mod layout;
+pub mod manifest;
 pub mod parquet;
+pub mod verify;

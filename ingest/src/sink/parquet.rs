@@ -1,7 +1,6 @@
 //! Parquet files of the lake: sorted by resource then time, zstd, page statistics and page indexes, bloom
 //! filters on the columns analysts look up by value, and the schema version in the metadata.
 
-use std::fs::File;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
@@ -90,9 +89,9 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> 
     let order = lexsort_to_indices(&keys, None)?;
     drop(keys);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(lake_err(parent))?;
+        super::layout::private_dir(parent)?;
     }
-    let file = File::create(path).map_err(lake_err(path))?;
+    let file = crate::quarantine::private_file(path)?;
     let perr = |source| IngestError::Parquet {
         path: path.to_path_buf(),
         source,

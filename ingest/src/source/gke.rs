@@ -127,14 +127,13 @@ mod tests {
 
     #[test]
     fn resource_names_map_to_object_refs() {
-        let o = object_ref("core/v1/namespaces/default/pods/web/exec").unwrap_or_default();
+        let o = object_ref("core/v1/namespaces/default/pods/web/exec").expect("present");
         assert_eq!(o["namespace"], "default");
         assert_eq!(o["resource"], "pods");
         assert_eq!(o["name"], "web");
         assert_eq!(o["subresource"], "exec");
         assert_eq!(o["apiGroup"], "");
-        let o =
-            object_ref("rbac.authorization.k8s.io/v1/clusterrolebindings/x").unwrap_or_default();
+        let o = object_ref("rbac.authorization.k8s.io/v1/clusterrolebindings/x").expect("present");
         assert_eq!(o["resource"], "clusterrolebindings");
         assert!(object_ref("readyz").is_none());
     }

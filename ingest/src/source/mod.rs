@@ -5,6 +5,7 @@
 
 pub mod aks;
 pub mod container;
+pub mod document;
 pub mod eks;
 pub mod envelope;
 pub mod gke;

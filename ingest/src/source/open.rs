@@ -134,14 +134,14 @@ mod tests {
         let mut bytes = Vec::new();
         for part in [&b"first\n"[..], b"second\n"] {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            enc.write_all(part).unwrap_or_default();
-            bytes.extend(enc.finish().unwrap_or_default());
+            enc.write_all(part).expect("gzip");
+            bytes.extend(enc.finish().expect("gzip"));
         }
         let mut raw = io::Cursor::new(bytes);
-        let head = read_head(&mut raw, 4).unwrap_or_default();
+        let head = read_head(&mut raw, 4).expect("head");
         let (c, mut r) = decompress(head, Box::new(raw)).expect("decoder");
         let mut text = String::new();
-        r.read_to_string(&mut text).unwrap_or_default();
+        r.read_to_string(&mut text).expect("decompress");
         assert_eq!(c, Compression::Gzip);
         assert_eq!(text, "first\nsecond\n");
     }
@@ -150,12 +150,12 @@ mod tests {
     fn directories_are_walked_in_sorted_order_without_hidden_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         for name in ["b.log", "a.log", ".hidden"] {
-            std::fs::write(dir.path().join(name), "x").unwrap_or_default();
+            std::fs::write(dir.path().join(name), "x").expect("write");
         }
-        std::fs::create_dir(dir.path().join("sub")).unwrap_or_default();
-        std::fs::write(dir.path().join("sub/c.log"), "x").unwrap_or_default();
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("sub/c.log"), "x").expect("write");
         let got: Vec<_> = expand(&[dir.path().to_path_buf()])
-            .unwrap_or_default()
+            .expect("expand")
             .iter()
             .map(|i| {
                 i.display()

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::Sender;
 
-use super::open::{self, Compression, InputPath};
+use xxhash_rust::xxh3::Xxh3;
+
+use super::document::{Element, Splitter};
+use super::open::{self, InputPath};
 use crate::state::{FINGERPRINT_BYTES, FileRecord, LakeState, fingerprint};
 
 /// Target size of a chunk of lines handed to a parser.
@@ -15,27 +18,36 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 /// Longest line kept whole; a longer one is quarantined with its first [`KEEP_OF_OVERLONG`] bytes.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 pub const KEEP_OF_OVERLONG: usize = 1 << 20;
-/// Largest single JSON document (a pretty-printed EventList or a JSON array of events).
-pub const MAX_DOCUMENT_BYTES: usize = 1 << 30;
 
 /// What a chunk holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkKind {
-    /// Newline-terminated lines.
+    /// Newline-terminated lines (or the input's last line without a newline, when it is a
+    /// complete JSON value).
     Lines,
-    /// The input's last bytes, with no newline after them.
-    Tail,
-    /// One JSON document spanning many lines.
-    Document,
+    /// The input's last bytes, with no newline after them, that are not complete yet (cut off
+    /// inside a value or a UTF-8 character): quarantined now, read again if the input grows.
+    Incomplete,
+    /// Elements of a JSON document (array items, EventList items, a whole object), in
+    /// [`Chunk::elements`].
+    Elements,
     /// The first bytes of a line longer than [`MAX_LINE_BYTES`].
     Overlong,
+}
+
+/// How far an input is read once a chunk is processed: what a commit records for it.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub record: FileRecord,
+    /// The key of the earlier record this input continues (it replaces it in the state).
+    pub replaces: Option<String>,
 }
 
 /// The end of one input, carried by its last chunk.
 #[derive(Debug, Clone)]
 pub struct FileEnd {
     /// The record to store once this input's rows are committed (`None` for stdin).
-    pub record: Option<FileRecord>,
+    pub checkpoint: Option<Checkpoint>,
     /// Why the input skipped, if it was (already ingested).
     pub skipped: Option<String>,
     /// A read error that ended the input early (truncated gzip, I/O error).
@@ -44,6 +56,28 @@ pub struct FileEnd {
     /// error for the user, not a quarantine record.
     pub unreadable: bool,
     pub raw_bytes: u64,
+}
+
+impl FileEnd {
+    fn failed(error: String, unreadable: bool) -> Self {
+        FileEnd {
+            checkpoint: None,
+            skipped: None,
+            error: Some(error),
+            unreadable,
+            raw_bytes: 0,
+        }
+    }
+
+    fn skipped(why: String) -> Self {
+        FileEnd {
+            checkpoint: None,
+            skipped: Some(why),
+            error: None,
+            unreadable: false,
+            raw_bytes: 0,
+        }
+    }
 }
 
 /// A piece of one input.
@@ -57,6 +91,11 @@ pub struct Chunk {
     /// Offset of the chunk's first byte in the decompressed input.
     pub offset: u64,
     pub data: Vec<u8>,
+    /// For [`ChunkKind::Elements`]: the document's elements.
+    pub elements: Vec<Element>,
+    /// The input's state once this chunk is processed (files only, and not inside a document,
+    /// which is never resumed at an offset).
+    pub checkpoint: Option<Checkpoint>,
     pub end: Option<FileEnd>,
 }
 
@@ -75,15 +114,84 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The hash of a consumed prefix, as stored in [`FileRecord::prefix_hash`].
+fn digest(h: &Xxh3) -> String {
+    format!("{:032x}", h.digest128())
+}
+
+/// Whether the last bytes of an input, with no newline after them, are a whole line: valid
+/// UTF-8 holding one complete JSON value (or only white space). Anything else may still be
+/// being written.
+fn tail_is_complete(tail: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(tail) else {
+        return false;
+    };
+    let text = text.trim();
+    text.is_empty() || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// One input being read: where it stands and the record that will describe it.
+struct Cursor {
+    input: usize,
+    /// Decompressed bytes consumed (sent in chunks) and the hash of them.
+    offset: u64,
+    hasher: Xxh3,
+    /// Next line number.
+    line: u64,
+    record: Option<FileRecord>,
+    replaces: Option<String>,
+    /// The incomplete tail the record this input continues left in quarantine.
+    pending_tail: Option<(u64, String)>,
+    /// Reading a JSON document: no checkpoint until it ends.
+    in_document: bool,
+    /// A document continuing a cut-off earlier copy: its elements that end before this offset
+    /// were ingested then.
+    skip_until: u64,
+}
+
+impl Cursor {
+    fn consume(&mut self, bytes: &[u8], lines: u64) {
+        self.hasher.update(bytes);
+        self.offset += bytes.len() as u64;
+        self.line += lines;
+    }
+
+    /// Where a commit may record this input now.
+    fn checkpoint(&self) -> Option<Checkpoint> {
+        if self.in_document {
+            return None;
+        }
+        self.final_checkpoint()
+    }
+
+    /// The input's record once it is read to its end.
+    fn final_checkpoint(&self) -> Option<Checkpoint> {
+        let mut record = self.record.clone()?;
+        record.document = self.in_document;
+        record.offset = self.offset;
+        record.lines = self.line - 1;
+        record.prefix_hash = Some(digest(&self.hasher));
+        Some(Checkpoint {
+            record,
+            replaces: self.replaces.clone(),
+        })
+    }
+}
+
 /// Reads every input in order and sends its chunks. Stops early if the receiver hangs up.
+///
+/// Its helpers return a [`FileEnd`] as their error: the way an input ends early.
 pub struct Reader {
     pub inputs: Vec<InputPath>,
+    /// The lake's state, plus every input this run has read so far: a second name for the
+    /// same content in one run is recognised too.
     pub state: LakeState,
     pub bytes_read: Arc<AtomicU64>,
     pub tx: Sender<Chunk>,
     seq: u64,
 }
 
+#[allow(clippy::result_large_err)] // the error is the input's end, one per input
 impl Reader {
     pub fn new(
         inputs: Vec<InputPath>,
@@ -102,199 +210,281 @@ impl Reader {
 
     fn send(
         &mut self,
-        input: usize,
+        cur: &Cursor,
         kind: ChunkKind,
         first_line: u64,
         offset: u64,
         data: Vec<u8>,
-        end: Option<FileEnd>,
     ) -> bool {
         let chunk = Chunk {
             seq: self.seq,
-            input,
+            input: cur.input,
             kind,
             first_line,
             offset,
             data,
-            end,
+            elements: Vec::new(),
+            checkpoint: cur.checkpoint(),
+            end: None,
         };
         self.seq += 1;
         self.tx.send(chunk).is_ok()
     }
 
-    /// Read all inputs. Errors opening an input end that input with an error, not the run.
-    pub fn run(mut self) {
+    fn end_with(&mut self, i: usize, first_line: u64, end: FileEnd) -> bool {
+        let chunk = Chunk {
+            seq: self.seq,
+            input: i,
+            kind: ChunkKind::Lines,
+            first_line,
+            offset: 0,
+            data: Vec::new(),
+            elements: Vec::new(),
+            checkpoint: None,
+            end: Some(end),
+        };
+        self.seq += 1;
+        self.tx.send(chunk).is_ok()
+    }
+
+    /// Read all inputs; returns how many chunks were sent. Errors opening an input end that
+    /// input with an error, not the run.
+    pub fn run(mut self) -> u64 {
         for i in 0..self.inputs.len() {
             if !self.read_input(i) {
-                return;
+                break;
             }
         }
+        self.seq
     }
 
-    fn end_with(&mut self, i: usize, first_line: u64, offset: u64, end: FileEnd) -> bool {
-        self.send(
-            i,
-            ChunkKind::Lines,
-            first_line,
-            offset,
-            Vec::new(),
-            Some(end),
-        )
-    }
-
-    fn read_input(&mut self, i: usize) -> bool {
-        let input = self.inputs[i].clone();
-        let (raw, size) = match open::open_raw(&input) {
-            Ok(r) => r,
-            Err(e) => {
-                let end = FileEnd {
-                    record: None,
-                    skipped: None,
-                    error: Some(e.to_string()),
-                    raw_bytes: 0,
-                    unreadable: true,
-                };
-                return self.end_with(i, 1, 0, end);
-            }
-        };
+    /// Open an input and its decompressed stream; the raw size when known.
+    fn open(&mut self, input: &InputPath) -> Result<(Box<dyn Read + Send>, Option<u64>), FileEnd> {
+        let (raw, size) =
+            open::open_raw(input).map_err(|e| FileEnd::failed(e.to_string(), true))?;
         let mut raw = Counting {
             inner: raw,
             counter: self.bytes_read.clone(),
             total: 0,
         };
-        let raw_head = match open::read_head(&mut raw, FINGERPRINT_BYTES) {
-            Ok(h) => h,
-            Err(e) => {
-                let end = FileEnd {
-                    record: None,
-                    skipped: None,
-                    error: Some(format!("read failed: {e}")),
-                    raw_bytes: 0,
-                    unreadable: true,
-                };
-                return self.end_with(i, 1, 0, end);
-            }
-        };
-        let raw_fp = fingerprint(&raw_head);
-        if let (Some(size), InputPath::File(_)) = (size, &input)
-            && let Some(prev) = self.state.identical(&raw_fp, size)
-        {
-            let why = format!("already ingested (same content as {})", prev.path);
-            // Count the whole file as read for progress.
-            self.bytes_read
-                .fetch_add(size.saturating_sub(raw.total), Ordering::Relaxed);
-            let end = FileEnd {
-                record: None,
-                skipped: Some(why),
-                error: None,
-                raw_bytes: size,
-                unreadable: false,
-            };
-            return self.end_with(i, 1, 0, end);
-        }
-        let compressed_skip_hint = Compression::sniff(&raw_head);
-        let (_, mut stream) = match open::decompress(raw_head, Box::new(raw)) {
+        let raw_head = open::read_head(&mut raw, FINGERPRINT_BYTES)
+            .map_err(|e| FileEnd::failed(format!("read failed: {e}"), true))?;
+        let (_, stream) = open::decompress(raw_head, Box::new(raw))
+            .map_err(|e| FileEnd::failed(format!("cannot decompress: {e}"), false))?;
+        Ok((stream, size))
+    }
+
+    fn read_input(&mut self, i: usize) -> bool {
+        let input = self.inputs[i].clone();
+        let (mut stream, size) = match self.open(&input) {
             Ok(s) => s,
-            Err(e) => {
-                let end = FileEnd {
-                    record: None,
-                    skipped: None,
-                    error: Some(format!("cannot decompress: {e}")),
-                    raw_bytes: 0,
-                    unreadable: false,
-                };
-                return self.end_with(i, 1, 0, end);
-            }
+            Err(end) => return self.end_with(i, 1, end),
         };
         let head = match open::read_head(&mut stream, FINGERPRINT_BYTES) {
             Ok(h) => h,
             Err(e) => {
-                let what = if compressed_skip_hint == Compression::None {
-                    "read failed"
-                } else {
-                    "decompression failed"
-                };
-                let end = FileEnd {
-                    record: None,
-                    skipped: None,
-                    error: Some(format!("{what}: {e}")),
-                    raw_bytes: 0,
-                    unreadable: false,
-                };
-                return self.end_with(i, 1, 0, end);
+                return self.end_with(i, 1, FileEnd::failed(format!("read failed: {e}"), false));
             }
         };
-        let mut record = FileRecord {
-            path: input.display(),
-            raw_fingerprint: None,
-            raw_size: None,
-            content_fingerprint: fingerprint(&head),
-            fingerprint_len: head.len() as u64,
-            offset: 0,
-            lines: 0,
-            updated: String::new(),
-        };
-        let (skip, skip_lines) = match (&input, self.state.resume_point(&head)) {
-            (InputPath::File(_), Some(prev)) => (prev.offset, prev.lines),
-            _ => (0, 0),
-        };
-        let mut stream: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(stream));
-        if skip > 0 {
-            match std::io::copy(&mut (&mut stream).take(skip), &mut std::io::sink()) {
-                Ok(n) if n == skip => {}
-                Ok(n) => {
-                    // Shorter than what was ingested before: nothing new in it.
-                    record.offset = n;
-                    let end = FileEnd {
-                        record: None,
-                        skipped: Some(format!("already ingested (its {n} bytes were read before)")),
-                        error: None,
-                        raw_bytes: 0,
-                        unreadable: false,
-                    };
-                    return self.end_with(i, 1, 0, end);
-                }
-                Err(e) => {
-                    let end = FileEnd {
-                        record: None,
-                        skipped: None,
-                        error: Some(format!("read failed while skipping to byte {skip}: {e}")),
-                        raw_bytes: 0,
-                        unreadable: false,
-                    };
-                    return self.end_with(i, skip_lines + 1, skip, end);
-                }
-            }
-        }
         let is_file = matches!(input, InputPath::File(_));
-        let result = self.stream_lines(i, &mut *stream, skip, skip_lines, &mut record);
-        let Some(mut end) = result else { return false };
+        let mut cur = Cursor {
+            input: i,
+            offset: 0,
+            hasher: Xxh3::new(),
+            line: 1,
+            record: is_file.then(|| FileRecord {
+                path: input.display(),
+                content_fingerprint: fingerprint(&head),
+                fingerprint_len: head.len() as u64,
+                offset: 0,
+                lines: 0,
+                prefix_hash: None,
+                document: false,
+                pending_tail: None,
+                updated: String::new(),
+            }),
+            replaces: None,
+            pending_tail: None,
+            in_document: false,
+            skip_until: 0,
+        };
+        let mut stream: Box<dyn Read + Send> =
+            Box::new(std::io::Cursor::new(head.clone()).chain(stream));
         if is_file {
-            if end.error.is_none() {
-                record.raw_fingerprint = Some(raw_fp);
-                record.raw_size = size;
+            let candidates: Vec<FileRecord> =
+                self.state.candidates(&head).into_iter().cloned().collect();
+            if !candidates.is_empty() {
+                match self.resume(&input, stream, &candidates, &mut cur) {
+                    Ok(Resumed::Continue(s)) => stream = s,
+                    Ok(Resumed::Identical(why)) => {
+                        let mut end = FileEnd::skipped(why);
+                        end.raw_bytes = size.unwrap_or(0);
+                        return self.end_with(i, 1, end);
+                    }
+                    Err(end) => return self.end_with(i, cur.line, end),
+                }
             }
-            end.raw_bytes = size.unwrap_or(0);
-            end.record = Some(record);
         }
-        let (line, offset) = (end.record.as_ref().map_or(0, |r| r.lines) + 1, 0);
-        self.end_with(i, line, offset, end)
+        let result = self.stream_lines(&mut cur, &mut *stream);
+        let Some(mut end) = result else { return false };
+        end.raw_bytes = size.unwrap_or(0);
+        end.checkpoint = cur.final_checkpoint();
+        if let Some(c) = &end.checkpoint {
+            // Later inputs of this run that hold the same content are recognised.
+            self.state.upsert(c.record.clone(), c.replaces.as_deref());
+        }
+        let line = cur.line;
+        self.end_with(i, line, end)
     }
 
-    /// Stream an input's lines from `offset`; returns the input's end (or `None` if the
-    /// receiver is gone). Updates `record` with the offset and lines reached.
-    fn stream_lines(
+    /// Find the furthest earlier record this input continues, checking the hash of everything
+    /// before its offset, and position the stream there.
+    fn resume(
         &mut self,
-        i: usize,
-        stream: &mut dyn Read,
+        input: &InputPath,
+        mut stream: Box<dyn Read + Send>,
+        candidates: &[FileRecord],
+        cur: &mut Cursor,
+    ) -> Result<Resumed, FileEnd> {
+        let mut hasher = Xxh3::new();
+        let mut pos = 0u64;
+        let mut best: Option<(&FileRecord, Xxh3)> = None;
+        let mut at_eof = false;
+        let mut buf = vec![0u8; 256 << 10];
+        for cand in candidates {
+            // Hash up to this candidate's offset.
+            while pos < cand.offset {
+                let want = ((cand.offset - pos) as usize).min(buf.len());
+                match stream.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        at_eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        hasher.update(&buf[..n]);
+                        pos += n as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(FileEnd::failed(
+                            format!("read failed while checking what was ingested before: {e}"),
+                            false,
+                        ));
+                    }
+                }
+            }
+            if pos < cand.offset {
+                break;
+            }
+            let same = match &cand.prefix_hash {
+                Some(h) => *h == digest(&hasher),
+                // A record from before prefix hashes: its fingerprint is all there is.
+                None => true,
+            };
+            if same {
+                best = Some((cand, hasher.clone()));
+            }
+        }
+        // Is there anything after the furthest point read?
+        let mut one = [0u8; 1];
+        let more = !at_eof && matches!(stream.read(&mut one), Ok(n) if n > 0);
+        let Some((found, found_hasher)) = best else {
+            return self.reopen(input, cur, 0, None).map(Resumed::Continue);
+        };
+        let identical = found.offset == pos && !more;
+        if found.document {
+            if identical && found.pending_tail.is_none() {
+                return Ok(Resumed::Identical(format!(
+                    "already ingested (same content as {})",
+                    found.path
+                )));
+            }
+            if found.offset == pos
+                && let Some((len, hash)) = &found.pending_tail
+                && rest_is(&mut stream, more.then_some(one[0]), *len, hash)
+            {
+                return Ok(Resumed::Identical(
+                    "already ingested (unchanged; its cut-off end was quarantined before)".into(),
+                ));
+            }
+            // A document is read again from its start; the elements before the recorded point
+            // (the same bytes, by the hash) are dropped.
+            let (replaces, offset) = (found.key(), found.offset);
+            let s = self.reopen(input, cur, 0, None)?;
+            cur.replaces = Some(replaces);
+            cur.skip_until = offset;
+            return Ok(Resumed::Continue(s));
+        }
+        if identical && found.pending_tail.is_none() {
+            return Ok(Resumed::Identical(format!(
+                "already ingested (same content as {})",
+                found.path
+            )));
+        }
+        cur.replaces = Some(found.key());
+        cur.pending_tail = found.pending_tail.clone();
+        if found.offset == pos {
+            // The stream stands right there; give back the byte peeked at.
+            cur.hasher = found_hasher;
+            cur.offset = found.offset;
+            cur.line = found.lines + 1;
+            let peeked: Vec<u8> = if more { one.to_vec() } else { Vec::new() };
+            return Ok(Resumed::Continue(Box::new(
+                std::io::Cursor::new(peeked).chain(stream),
+            )));
+        }
+        let (offset, lines, replaces) = (found.offset, found.lines, cur.replaces.clone());
+        self.reopen(input, cur, offset, Some(lines)).map(|s| {
+            cur.replaces = replaces;
+            Resumed::Continue(s)
+        })
+    }
+
+    /// Open the input again and skip (hashing) its first `offset` bytes.
+    fn reopen(
+        &mut self,
+        input: &InputPath,
+        cur: &mut Cursor,
         offset: u64,
-        lines: u64,
-        record: &mut FileRecord,
-    ) -> Option<FileEnd> {
-        let mut offset = offset;
-        let mut line = lines + 1;
+        lines: Option<u64>,
+    ) -> Result<Box<dyn Read + Send>, FileEnd> {
+        let (mut stream, _) = self.open(input)?;
+        let mut hasher = Xxh3::new();
+        let mut left = offset;
+        let mut buf = vec![0u8; 256 << 10];
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            match stream.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(FileEnd::failed(
+                        format!("{} changed while it was being read", input.display()),
+                        false,
+                    ));
+                }
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FileEnd::failed(format!("read failed: {e}"), false)),
+            }
+        }
+        cur.hasher = hasher;
+        cur.offset = offset;
+        cur.line = lines.unwrap_or(0) + 1;
+        if offset == 0 {
+            cur.replaces = None;
+            cur.pending_tail = None;
+        }
+        Ok(stream)
+    }
+
+    /// Stream an input's lines from the cursor; returns the input's end (or `None` if the
+    /// receiver is gone).
+    fn stream_lines(&mut self, cur: &mut Cursor, stream: &mut dyn Read) -> Option<FileEnd> {
+        let started_at = cur.offset;
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-        let mut first = offset == 0;
+        let mut first = cur.offset == 0;
         let mut error = None;
         let mut eof = false;
         // How much to hold before looking for the last newline: a chunk, or more while one line
@@ -317,7 +507,7 @@ impl Reader {
                         buf.truncate(start);
                         error = Some(format!(
                             "input ends early after {} bytes: {e}",
-                            offset + buf.len() as u64
+                            cur.offset + buf.len() as u64
                         ));
                         eof = true;
                         break;
@@ -327,38 +517,11 @@ impl Reader {
             if first {
                 first = false;
                 if buf.starts_with(b"\xEF\xBB\xBF") {
+                    cur.consume(&buf[..3], 0);
                     buf.drain(..3);
-                    offset += 3;
                 }
                 if is_document(&buf) && error.is_none() {
-                    // A multi-line JSON document: read it whole.
-                    let limit = MAX_DOCUMENT_BYTES as u64;
-                    if let Err(e) = (&mut *stream).take(limit).read_to_end(&mut buf) {
-                        error = Some(format!("input ends early: {e}"));
-                    }
-                    if buf.len() as u64 <= limit {
-                        let n = memchr::memchr_iter(b'\n', &buf).count() as u64;
-                        let len = buf.len() as u64;
-                        if !self.send(
-                            i,
-                            ChunkKind::Document,
-                            line,
-                            offset,
-                            std::mem::take(&mut buf),
-                            None,
-                        ) {
-                            return None;
-                        }
-                        record.offset = offset + len;
-                        record.lines = lines + n + 1;
-                        return Some(FileEnd {
-                            record: None,
-                            skipped: None,
-                            error,
-                            raw_bytes: 0,
-                            unreadable: false,
-                        });
-                    }
+                    return self.stream_document(cur, buf, stream);
                 }
             }
             let cut = match memchr::memrchr(b'\n', &buf) {
@@ -366,30 +529,30 @@ impl Reader {
                 None if eof => 0,
                 None if buf.len() >= MAX_LINE_BYTES => {
                     // One enormous line: keep its start for quarantine, skip to its end.
+                    let (line, offset) = (cur.line, cur.offset);
+                    cur.consume(&buf, 0);
                     let mut keep = std::mem::take(&mut buf);
                     keep.truncate(KEEP_OF_OVERLONG);
-                    let mut skipped = MAX_LINE_BYTES as u64;
-                    let mut byte = [0u8; 1 << 16];
+                    let mut block = vec![0u8; 1 << 16];
                     let rest_of_line_found = loop {
-                        match stream.read(&mut byte) {
+                        match stream.read(&mut block) {
                             Ok(0) | Err(_) => break false,
-                            Ok(n) => match memchr::memchr(b'\n', &byte[..n]) {
+                            Ok(n) => match memchr::memchr(b'\n', &block[..n]) {
                                 Some(p) => {
-                                    skipped += p as u64 + 1;
-                                    buf.extend_from_slice(&byte[p + 1..n]);
+                                    cur.consume(&block[..p + 1], 1);
+                                    buf.extend_from_slice(&block[p + 1..n]);
                                     break true;
                                 }
-                                None => skipped += n as u64,
+                                None => cur.consume(&block[..n], 0),
                             },
                         }
                     };
-                    if !self.send(i, ChunkKind::Overlong, line, offset, keep, None) {
-                        return None;
-                    }
-                    offset += skipped;
-                    line += 1;
                     if !rest_of_line_found {
+                        cur.line += 1;
                         eof = true;
+                    }
+                    if !self.send(cur, ChunkKind::Overlong, line, offset, keep) {
+                        return None;
                     }
                     continue;
                 }
@@ -402,32 +565,182 @@ impl Reader {
             if cut > 0 {
                 let rest = buf.split_off(cut);
                 let n = memchr::memchr_iter(b'\n', &buf).count() as u64;
-                let len = buf.len() as u64;
                 let data = std::mem::replace(&mut buf, rest);
-                if !self.send(i, ChunkKind::Lines, line, offset, data, None) {
+                let (line, offset) = (cur.line, cur.offset);
+                cur.consume(&data, n);
+                if !self.send(cur, ChunkKind::Lines, line, offset, data) {
                     return None;
                 }
-                offset += len;
-                line += n;
             }
             if eof && !buf.is_empty() {
                 let data = std::mem::take(&mut buf);
-                // The tail counts as consumed only if it parses; the pipeline decides.
-                if !self.send(i, ChunkKind::Tail, line, offset, data, None) {
-                    return None;
+                let (line, offset) = (cur.line, cur.offset);
+                if tail_is_complete(&data) {
+                    cur.consume(&data, 1);
+                    if let Some(r) = &mut cur.record {
+                        r.pending_tail = None;
+                    }
+                    if !self.send(cur, ChunkKind::Lines, line, offset, data) {
+                        return None;
+                    }
+                } else {
+                    let tail = (data.len() as u64, fingerprint(&data));
+                    let seen = cur.offset == started_at && cur.pending_tail.as_ref() == Some(&tail);
+                    if let Some(r) = &mut cur.record {
+                        r.pending_tail = Some(tail);
+                    }
+                    if seen {
+                        // Unchanged since the last run, which quarantined it already.
+                        return Some(FileEnd::skipped(
+                            "already ingested (no new lines; its incomplete last line was quarantined before)".into(),
+                        ));
+                    }
+                    if !self.send(cur, ChunkKind::Incomplete, line, offset, data) {
+                        return None;
+                    }
                 }
             }
         }
-        record.offset = offset;
-        record.lines = line - 1;
         Some(FileEnd {
-            record: None,
+            checkpoint: None,
             skipped: None,
             error,
             raw_bytes: 0,
             unreadable: false,
         })
     }
+
+    /// Read a JSON document element by element, in bounded memory (see [`Splitter`]).
+    ///
+    /// A document is never resumed in the middle (the splitter needs to have seen its start), but
+    /// a document that was cut off and is now whole is not read twice either: its record holds
+    /// the end of the last whole element and the hash of every byte before it, and on the next
+    /// read the elements before that point are dropped (see `skip_until`).
+    fn stream_document(
+        &mut self,
+        cur: &mut Cursor,
+        mut buf: Vec<u8>,
+        stream: &mut dyn Read,
+    ) -> Option<FileEnd> {
+        cur.in_document = true;
+        let skip_until = std::mem::take(&mut cur.skip_until);
+        let mut splitter = Splitter::new(cur.offset, cur.line, MAX_LINE_BYTES);
+        let mut elements: Vec<Element> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut error = None;
+        let mut block = vec![0u8; 256 << 10];
+        // Bytes read since the end of the last whole element, and the hash up to that end.
+        let mut carry: Vec<u8> = Vec::new();
+        let mut carry_start = cur.offset;
+        let mut at_element = cur.hasher.clone();
+        let mut lines_at_element = cur.line - 1;
+        let mut skipped = 0u64;
+        loop {
+            let before = elements.len();
+            splitter.feed(&buf, &mut elements);
+            let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            cur.consume(&buf, newlines);
+            carry.extend_from_slice(&buf);
+            let mut k = before;
+            while k < elements.len() {
+                let e = &elements[k];
+                let n = (e.end - carry_start) as usize;
+                if !e.truncated && n <= carry.len() {
+                    at_element.update(&carry[..n]);
+                    lines_at_element += memchr::memchr_iter(b'\n', &carry[..n]).count() as u64;
+                    carry.drain(..n);
+                    carry_start = e.end;
+                }
+                if e.end <= skip_until && !e.truncated {
+                    // Ingested from an earlier, cut-off copy of this document.
+                    elements.remove(k);
+                    skipped += 1;
+                } else {
+                    pending_bytes += elements[k].bytes.len();
+                    k += 1;
+                }
+            }
+            if pending_bytes >= CHUNK_BYTES {
+                pending_bytes = 0;
+                if !self.send_elements(cur, &mut elements) {
+                    return None;
+                }
+            }
+            match stream.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.clear();
+                    buf.extend_from_slice(&block[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.clear(),
+                Err(e) => {
+                    error = Some(format!("input ends early after {} bytes: {e}", cur.offset));
+                    break;
+                }
+            }
+        }
+        let complete = splitter.complete() && error.is_none();
+        splitter.finish(&mut elements);
+        if !elements.is_empty() && !self.send_elements(cur, &mut elements) {
+            return None;
+        }
+        if !complete {
+            // Recorded up to the last whole element; the rest is read again when it changes.
+            cur.hasher = at_element;
+            cur.offset = carry_start;
+            cur.line = lines_at_element + 1;
+            if let Some(r) = &mut cur.record {
+                r.pending_tail = Some((carry.len() as u64, fingerprint(&carry)));
+            }
+        } else if let Some(r) = &mut cur.record {
+            r.pending_tail = None;
+        }
+        let _ = skipped;
+        Some(FileEnd {
+            checkpoint: None,
+            skipped: None,
+            error,
+            raw_bytes: 0,
+            unreadable: false,
+        })
+    }
+
+    fn send_elements(&mut self, cur: &Cursor, elements: &mut Vec<Element>) -> bool {
+        let (line, offset) = elements
+            .first()
+            .map_or((cur.line, cur.offset), |e| (e.line, e.offset));
+        let chunk = Chunk {
+            seq: self.seq,
+            input: cur.input,
+            kind: ChunkKind::Elements,
+            first_line: line,
+            offset,
+            data: Vec::new(),
+            elements: std::mem::take(elements),
+            checkpoint: None,
+            end: None,
+        };
+        self.seq += 1;
+        self.tx.send(chunk).is_ok()
+    }
+}
+
+/// Whether the rest of `stream` (after `first`, a byte already read) is exactly `len` bytes
+/// with this fingerprint.
+fn rest_is(stream: &mut dyn Read, first: Option<u8>, len: u64, hash: &str) -> bool {
+    let mut rest: Vec<u8> = first.into_iter().collect();
+    if stream.take(len + 1).read_to_end(&mut rest).is_err() {
+        return false;
+    }
+    rest.len() as u64 == len && fingerprint(&rest) == hash
+}
+
+/// Where an input stands after comparing it with what was ingested before.
+enum Resumed {
+    /// Read on from this stream (positioned by the cursor).
+    Continue(Box<dyn Read + Send>),
+    /// Nothing new in it.
+    Identical(String),
 }
 
 /// A document rather than JSON lines: starts with `[`, or with a `{` alone on its first line.
