@@ -85,7 +85,7 @@ pub struct Report {
     pub history_before_window: String,
     pub rules_run: usize,
     pub findings: Vec<Finding>,
-    /// Findings sharing an identity or address within an hour of each other, as sequences.
+    /// Findings sharing an identity (anonymous callers: an address) within an hour, as sequences.
     pub incidents: Vec<crate::incident::Incident>,
     pub suppressed: usize,
     pub coverage: Vec<Coverage>,

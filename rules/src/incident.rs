@@ -1,6 +1,8 @@
-//! Incidents: findings that share an identity or a source address in one cluster and follow each
-//! other within an hour, grouped into one sequence a responder works as a whole (the way
-//! GuardDuty's attack sequences do). Single findings stay single: an incident has two or more.
+//! Incidents: findings that share an identity (or, for anonymous callers, a source address) in one
+//! cluster and follow each other within an hour, grouped into one sequence a responder works as a
+//! whole (the way GuardDuty's attack sequences do). Two different identities are not linked by a
+//! shared address alone (offices, NAT and control-plane hosts share addresses), and `info`
+//! findings join no incident. Single findings stay single: an incident has two or more.
 
 use std::collections::BTreeSet;
 
@@ -61,8 +63,11 @@ fn linked(a: &Finding, b: &Finding) -> bool {
     if a.cluster != b.cluster {
         return false;
     }
-    let same_who = matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
-        || matches!((&a.source_ip, &b.source_ip), (Some(x), Some(y)) if x == y);
+    let same_who = match (identity(a), identity(b)) {
+        (Some(x), Some(y)) => x == y,
+        // an anonymous caller is known by its address only
+        _ => matches!((&a.source_ip, &b.source_ip), (Some(x), Some(y)) if x == y),
+    };
     if !same_who {
         return false;
     }
@@ -104,7 +109,9 @@ pub fn group(findings: &[Finding]) -> Vec<Incident> {
             {
                 break;
             }
-            if linked(&findings[i], &findings[j]) {
+            let info =
+                findings[i].severity == Severity::Info || findings[j].severity == Severity::Info;
+            if !info && linked(&findings[i], &findings[j]) {
                 let (a, b) = (find(&mut parent, i), find(&mut parent, j));
                 if a != b {
                     parent[b] = a;
@@ -235,6 +242,26 @@ mod tests {
         let incidents = group(&found);
         assert_eq!(incidents.len(), 1);
         assert_eq!(incidents[0].usernames, ["system:serviceaccount:web:app"]);
+    }
+
+    #[test]
+    fn two_people_behind_one_address_are_not_one_incident() {
+        let found = [
+            f("a", Some("alice"), "203.0.113.7", "10:00", "10:05"),
+            f("b", Some("bob"), "203.0.113.7", "10:10", "10:15"),
+        ];
+        assert!(group(&found).is_empty());
+    }
+
+    #[test]
+    fn info_findings_join_no_incident() {
+        let mut quiet = f("b", Some("mallory"), "198.51.100.23", "10:10", "10:15");
+        quiet.severity = Severity::Info;
+        let found = [
+            f("a", Some("mallory"), "198.51.100.23", "10:00", "10:05"),
+            quiet,
+        ];
+        assert!(group(&found).is_empty());
     }
 
     #[test]
