@@ -78,7 +78,8 @@ pub enum Command {
   kubetrail detect --since 24h --fail-on high          # nightly job: exit 3 on high or critical findings
   kubetrail detect --format jsonl --out findings.jsonl  # one finding per line for a SIEM
   kubetrail detect --category secret-access --min-severity medium
-  kubetrail detect --rules ./our-rules --allowlist allow.yaml --baseline 14d")]
+  kubetrail detect --rules ./our-rules --allowlist allow.yaml --baseline 14d
+  kubetrail detect --ioc-file intel.csv                 # addresses from your threat-intel feed")]
     Detect(DetectArgs),
     /// List, show and test the detection rules
     #[command(subcommand)]
@@ -219,6 +220,9 @@ pub struct DetectArgs {
     /// Allow-list file of findings to suppress (see `kubetrail rules --help`)
     #[arg(long)]
     pub allowlist: Option<PathBuf>,
+    /// Threat-intel CSV: address or CIDR, label, valid_from, valid_to (rule threat-intel-address)
+    #[arg(long, value_name = "CSV")]
+    pub ioc_file: Option<PathBuf>,
     /// Output format: table (people), jsonl (one finding per line), json (the whole report)
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     pub format: OutputFormat,

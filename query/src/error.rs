@@ -12,6 +12,12 @@ pub enum QueryError {
     ReadOnly(String),
     #[error("{0}")]
     Sql(String),
+    #[error("{file}:{line}: {message}")]
+    Ioc {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]

@@ -10,7 +10,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod actor;
+pub mod csr;
 pub mod error;
+pub mod ioc;
 pub mod lake;
 pub mod output;
 pub mod run;

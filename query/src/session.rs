@@ -69,6 +69,12 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
         .build();
     let mut ctx = SessionContext::new_with_state(state);
     datafusion_functions_json::register_all(&mut ctx)?;
+    // who counts as a person, workload, node, control plane, cloud or anonymous: one place
+    ctx.register_udf(crate::actor::udf());
+    // the subject a CertificateSigningRequest asks for, decoded from spec.request
+    ctx.register_udf(crate::csr::udf());
+    // threat-intel addresses: none until detect --ioc-file registers its list
+    ctx.register_udf(crate::ioc::udf(Default::default()));
     let table = Arc::new(EventsTable::open(lake)?);
     match scope.predicate() {
         None => {

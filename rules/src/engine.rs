@@ -27,6 +27,8 @@ pub struct DetectOptions {
     pub baseline: Duration,
     pub min_severity: Severity,
     pub allowlist: Allowlist,
+    /// Threat-intel addresses (`--ioc-file`) for `ioc_label(source_ip, ts)`.
+    pub iocs: std::sync::Arc<query::ioc::IocList>,
 }
 
 /// The lake as detect saw it, so a report can be reproduced.
@@ -77,11 +79,14 @@ pub struct Report {
     pub since: Option<String>,
     pub until: Option<String>,
     pub baseline: String,
-    /// Where baseline rules start: the lake's first `warmup` only serves as their history.
-    pub baseline_rules_from: Option<String>,
-    pub warmup: String,
+    /// How much of the lake lies before the analysed window as `events_history` (at most
+    /// `baseline`). Every rule analyses the window from its first event; baseline rules also
+    /// compare with the window's own earlier events, and say so where that history is short.
+    pub history_before_window: String,
     pub rules_run: usize,
     pub findings: Vec<Finding>,
+    /// Findings sharing an identity (anonymous callers: an address) within an hour, as sequences.
+    pub incidents: Vec<crate::incident::Incident>,
     pub suppressed: usize,
     pub coverage: Vec<Coverage>,
     pub failures: Vec<RuleFailure>,
@@ -236,25 +241,18 @@ pub async fn detect(
         until: None,
     };
     let ctx = session::open(&opts.lake, &scope).await?;
-    let (lake, lake_min, lake_max) = lake_info(&ctx, opts).await?;
+    ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
+    let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;
 
-    // Baseline rules need history: never analyse before the lake's first `warmup`.
-    let span = match (lake_min, lake_max) {
-        (Some(a), Some(b)) => b - a,
+    // No warm-up: every rule analyses the window from its first event. Baseline rules compare
+    // with `events_history` and with the window's earlier events, and lower their findings'
+    // severity where that history is short.
+    let history = match (lake_min, opts.since) {
+        (Some(first), Some(since)) if since > first => std::cmp::min(opts.baseline, since - first),
         _ => Duration::zero(),
     };
-    let warmup = std::cmp::min(opts.baseline, span / 4);
-    let baseline_from = lake_min.map(|m| {
-        let start = opts.since.unwrap_or(m);
-        std::cmp::max(start, m + warmup)
-    });
     let plain = Window {
         since: opts.since,
-        until: opts.until,
-        baseline: opts.baseline,
-    };
-    let with_history = Window {
-        since: baseline_from.or(opts.since),
         until: opts.until,
         baseline: opts.baseline,
     };
@@ -272,8 +270,7 @@ pub async fn detect(
         if let Some(c) = coverage_of(rule, &seen) {
             coverage.push(c);
         }
-        let window = if rule.baseline { &with_history } else { &plain };
-        let result = run_rule(&ctx, rule, window).await;
+        let result = run_rule(&ctx, rule, &plain).await;
         timings.push(RuleTiming {
             rule_id: rule.id.clone(),
             seconds: started.elapsed().as_secs_f64(),
@@ -305,6 +302,7 @@ pub async fn detect(
             .then_with(|| a.first_seen.cmp(&b.first_seen))
             .then_with(|| a.rule_id.cmp(&b.rule_id))
     });
+    let incidents = crate::incident::group(&findings);
     Ok(Report {
         schema_version: REPORT_SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -315,10 +313,10 @@ pub async fn detect(
         since: opts.since.map(ts_text),
         until: opts.until.map(ts_text),
         baseline: human(opts.baseline),
-        baseline_rules_from: baseline_from.map(ts_text),
-        warmup: human(warmup),
+        history_before_window: human(history),
         rules_run: rules.len(),
         findings,
+        incidents,
         suppressed,
         coverage,
         failures,

@@ -68,7 +68,9 @@ fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// Group a rule's evidence rows into findings: rows with the same `finding_key` (else the same
 /// audit ID) in one cluster are one finding; one request logged at several stages is one piece
-/// of evidence.
+/// of evidence. A rule may set a row's severity in a `severity` column (`info` .. `critical`),
+/// e.g. lower for evidence judged against a short history; a finding takes the highest of its
+/// rows, and the rule's own severity where no row sets one.
 pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
     let mut groups: BTreeMap<(String, String), Vec<&Map<String, Value>>> = BTreeMap::new();
     for row in rows {
@@ -113,13 +115,18 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
         let truncated = ordered.len() > MAX_AUDIT_IDS;
         ordered.truncate(MAX_AUDIT_IDS);
         let detail = members.iter().find_map(|r| text(r, "detail"));
+        let severity = members
+            .iter()
+            .filter_map(|r| text(r, "severity").and_then(|s| Severity::parse(&s)))
+            .max()
+            .unwrap_or(rule.severity);
         let mut f = Finding {
             schema_version: FINDING_SCHEMA_VERSION,
             finding_id,
             rule_id: rule.id.clone(),
             title: rule.title.clone(),
             category: rule.category.clone(),
-            severity: rule.severity,
+            severity,
             mitre: rule.mitre.clone(),
             cluster: (!cluster.is_empty()).then_some(cluster),
             first_seen: text(first, "ts"),
@@ -161,4 +168,43 @@ pub fn fill(template: &str, f: &Finding, detail: Option<&str>) -> String {
         out = out.replace(&format!("{{{key}}}"), &value);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule() -> Rule {
+        Rule::parse(
+            "id: r\ntitle: t\ncategory: secret-access\nseverity: high\nlevel: Metadata\n\
+             description: d\nsummary: s\nsql: SELECT * FROM events_window\ntests:\n\
+             - {name: f, expect: fire, events: []}\n- {name: q, expect: quiet, events: []}\n",
+            "",
+        )
+        .expect("rule parses")
+    }
+
+    fn row(id: &str, severity: Option<&str>) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("audit_id".into(), json!(id));
+        m.insert("finding_key".into(), json!("k"));
+        if let Some(s) = severity {
+            m.insert("severity".into(), json!(s));
+        }
+        m
+    }
+
+    #[test]
+    fn a_finding_takes_the_highest_severity_its_rows_set() {
+        let f = group(&rule(), &[row("a", Some("low")), row("b", Some("medium"))]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Medium);
+    }
+
+    #[test]
+    fn rows_without_a_severity_keep_the_rules() {
+        let f = group(&rule(), &[row("a", None), row("b", Some("nonsense"))]);
+        assert_eq!(f[0].severity, Severity::High);
+    }
 }

@@ -11,7 +11,7 @@
 //! let opts = rules::engine::DetectOptions {
 //!     lake: "kubetrail-lake".into(), cluster: None, since: None, until: None,
 //!     baseline: chrono::Duration::days(7), min_severity: rules::rule::Severity::Info,
-//!     allowlist: Default::default(),
+//!     allowlist: Default::default(), iocs: Default::default(),
 //! };
 //! let report = rules::engine::detect(&opts, &pack, &|_, _, _| {}).await?;
 //! println!("{} findings", report.findings.len());
@@ -22,6 +22,7 @@ pub mod allowlist;
 pub mod engine;
 pub mod error;
 pub mod finding;
+pub mod incident;
 pub mod pack;
 pub mod rule;
 pub mod testing;

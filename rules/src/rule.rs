@@ -90,6 +90,9 @@ pub struct RuleTest {
     #[serde(default)]
     pub history: Vec<serde_json::Value>,
     pub events: Vec<serde_json::Value>,
+    /// Threat-intel lines (the `--ioc-file` CSV format) the test runs with.
+    #[serde(default)]
+    pub iocs: Vec<String>,
 }
 
 /// A rule as written in `rules/pack/<category>/<id>.yaml`.

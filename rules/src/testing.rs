@@ -140,6 +140,10 @@ pub async fn run(rules: &[Rule], scratch: &Path) -> Result<Vec<Outcome>> {
             until: None,
         };
         let ctx = session::open(&lake, &scope).await?;
+        if !test.iocs.is_empty() {
+            let list = query::ioc::IocList::parse(&test.iocs.join("\n"), &rule.origin)?;
+            ctx.register_udf(query::ioc::udf(std::sync::Arc::new(list)));
+        }
         let window = Window {
             since: Some(since),
             until: Some(until),

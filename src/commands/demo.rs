@@ -132,6 +132,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         baseline: chrono::Duration::days(7),
         min_severity: rules::rule::Severity::Low,
         allowlist: Default::default(),
+        iocs: Default::default(),
     };
     let pack = rules::pack::builtin()?;
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;

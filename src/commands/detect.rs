@@ -55,6 +55,10 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         Some(p) => rules::allowlist::Allowlist::load(p)?,
         None => Default::default(),
     };
+    let iocs = match &args.ioc_file {
+        Some(p) => query::ioc::IocList::load(p)?,
+        None => Default::default(),
+    };
     let opts = DetectOptions {
         lake: args.lake.lake.clone(),
         cluster: scope.cluster,
@@ -63,6 +67,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         baseline,
         min_severity: severity(args.min_severity),
         allowlist,
+        iocs: std::sync::Arc::new(iocs),
     };
     let selected = select(&args)?;
     let report = run_detect(&opts, &selected, args.quiet)?;
@@ -185,16 +190,30 @@ fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> R
                     .or(report.lake.last_event.as_deref())
                     .unwrap_or("-"),
             )?;
+            for i in &report.incidents {
+                writeln!(
+                    out,
+                    "incident {} [{}] {} to {}: {}",
+                    &i.incident_id[..12.min(i.incident_id.len())],
+                    i.severity.as_str(),
+                    i.first_seen.as_deref().unwrap_or("-"),
+                    i.last_seen.as_deref().unwrap_or("-"),
+                    // usernames come from the logs: no control characters on a terminal
+                    i.summary
+                        .chars()
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect::<String>()
+                )?;
+            }
         }
     }
     Ok(())
 }
 
 fn print_notes(report: &Report) {
-    if let Some(from) = &report.baseline_rules_from {
+    if report.history_before_window == "0s" {
         eprintln!(
-            "note: baseline rules analyse from {from}; up to {} of history before that (warm-up {}) serves as their baseline",
-            report.baseline, report.warmup
+            "note: no history before the window: baseline rules compare with the window's earlier events and lower the severity of what they judge on less than a day"
         );
     }
     let blind: Vec<_> = report
