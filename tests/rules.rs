@@ -5,23 +5,83 @@ mod common;
 
 use common::{kubetrail, stdout_of};
 
+/// The rules as `rules list --format jsonl` prints them.
+fn rules() -> Vec<serde_json::Value> {
+    stdout_of(kubetrail().args(["rules", "list", "--format", "jsonl"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+/// The numbers of the closing line `rules test: R rules, T tests: P passed, F failed`.
+fn closing_line(stdout: &str) -> [usize; 4] {
+    let last = stdout.lines().last().unwrap_or_default();
+    let numbers: Vec<usize> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers[..] {
+        [r, t, p, f] => [r, t, p, f],
+        _ => panic!("no closing line with four numbers: {last:?}"),
+    }
+}
+
 #[test]
 fn every_rule_passes_its_inline_tests() {
+    let pack = rules();
+    let declared: usize = pack
+        .iter()
+        .map(|r| r["tests"].as_u64().expect("tests count") as usize)
+        .sum();
+    assert!(
+        declared >= pack.len(),
+        "every rule declares tests: {declared}"
+    );
     let stdout = stdout_of(kubetrail().args(["rules", "test"]));
-    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    let [rules_run, tests_run, passed, failed] = closing_line(&stdout);
+    assert_eq!(rules_run, pack.len(), "{stdout}");
+    assert_eq!(tests_run, declared, "every declared test ran: {stdout}");
+    assert_eq!((passed, failed), (declared, 0), "{stdout}");
+}
+
+#[test]
+fn rules_test_runs_only_the_rules_named() {
+    let one = rules()
+        .into_iter()
+        .find(|r| r["id"] == "pod-privileged")
+        .expect("pod-privileged is in the pack");
+    let stdout = stdout_of(kubetrail().args(["rules", "test", "--rule", "pod-privileged"]));
+    let declared = one["tests"].as_u64().expect("tests") as usize;
+    assert!(declared > 0);
+    assert_eq!(
+        closing_line(&stdout),
+        [1, declared, declared, 0],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rules_test_with_an_unknown_rule_is_an_error_naming_it() {
+    let out = kubetrail()
+        .args([
+            "rules",
+            "test",
+            "--rule",
+            "pod-privileged",
+            "--rule",
+            "no-such-rule",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no rule with id no-such-rule"), "{err}");
+    assert!(out.stdout.is_empty(), "no test ran");
 }
 
 #[test]
 fn rules_list_names_every_rule_with_a_known_category() {
-    let out = kubetrail()
-        .args(["rules", "list", "--format", "jsonl"])
-        .output()
-        .expect("run");
-    assert!(out.status.success());
-    let rules: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rules = rules();
     assert!(rules.len() >= 90, "{}", rules.len());
     let categories: std::collections::BTreeSet<_> = rules
         .iter()
@@ -32,4 +92,40 @@ fn rules_list_names_every_rule_with_a_known_category() {
         14,
         "every category has rules: {categories:?}"
     );
+}
+
+#[test]
+fn rules_list_csv_and_json_hold_the_same_rules() {
+    let jsonl = rules();
+    let json: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(
+        kubetrail().args(["rules", "list", "-f", "json"]),
+    ))
+    .expect("one JSON array");
+    assert_eq!(json, jsonl);
+    let csv = stdout_of(kubetrail().args(["rules", "list", "-f", "csv"]));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,category,severity,level,baseline,mitre,tests,title")
+    );
+    let ids: Vec<&str> = lines
+        .map(|l| l.split(',').next().unwrap_or_default())
+        .collect();
+    let json_ids: Vec<&str> = json.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids, json_ids);
+}
+
+#[test]
+fn the_readme_shows_rules_that_exist() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let shown: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.split("kubetrail rules show ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(!shown.is_empty(), "the README shows `rules show`");
+    for id in shown {
+        stdout_of(kubetrail().args(["rules", "show", id]));
+    }
 }

@@ -35,6 +35,11 @@ pub fn explain(e: DataFusionError) -> QueryError {
     {
         return QueryError::ReadOnly(text);
     }
+    if lower.contains("only supports a single sql statement") {
+        return QueryError::Sql(
+            "one statement at a time: pipe a script of statements ending in ';' into `kubetrail shell` to run several".into(),
+        );
+    }
     let text = text
         .trim_start_matches("Error during planning: ")
         .trim_start_matches("Schema error: ")

@@ -87,13 +87,20 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
 
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let dir = match args.dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!(
-            "kubetrail-demo-{}",
-            Utc::now().format("%Y%m%dT%H%M%S")
-        )),
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            d
+        }
+        // A new private folder (mode 0700, a name nobody could create first) that is kept.
+        None => tempfile::Builder::new()
+            .prefix(&format!(
+                "kubetrail-demo-{}-",
+                Utc::now().format("%Y%m%dT%H%M%S")
+            ))
+            .tempdir()
+            .context("creating the demo folder under the temp dir")?
+            .keep(),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("audit.log");
     let truth_path = dir.join("truth.jsonl");
     let lake = dir.join("lake");

@@ -241,13 +241,33 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
             let all = load(&rules_dirs)?;
             let mut out = std::io::stdout().lock();
             match format {
-                OutputFormat::Json | OutputFormat::Jsonl => {
+                OutputFormat::Json => {
+                    let list: Vec<_> = all.iter().map(rule_json).collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+                }
+                OutputFormat::Jsonl => {
                     for r in &all {
-                        let v = serde_json::json!({"id": r.id, "category": r.category, "severity": r.severity, "title": r.title, "mitre": r.mitre, "level": r.level, "baseline": r.baseline});
-                        writeln!(out, "{v}")?;
+                        writeln!(out, "{}", rule_json(r))?;
                     }
                 }
-                _ => {
+                OutputFormat::Csv => {
+                    writeln!(out, "id,category,severity,level,baseline,mitre,tests,title")?;
+                    for r in &all {
+                        writeln!(
+                            out,
+                            "{},{},{},{},{},{},{},{}",
+                            csv_field(&r.id),
+                            csv_field(&r.category),
+                            r.severity.as_str(),
+                            r.level.as_str(),
+                            r.baseline,
+                            csv_field(&r.mitre.join(" ")),
+                            r.tests.len(),
+                            csv_field(&r.title)
+                        )?;
+                    }
+                }
+                OutputFormat::Table => {
                     for r in &all {
                         writeln!(
                             out,
@@ -303,15 +323,25 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
             rules_dirs,
             rule_ids,
         } => {
-            let all: Vec<Rule> = load(&rules_dirs)?
+            let loaded = load(&rules_dirs)?;
+            for id in &rule_ids {
+                if !loaded.iter().any(|r| &r.id == id) {
+                    bail!(rules::RuleError::Unknown(id.clone()));
+                }
+            }
+            let all: Vec<Rule> = loaded
                 .into_iter()
                 .filter(|r| rule_ids.is_empty() || rule_ids.contains(&r.id))
                 .collect();
-            let scratch = tempfile_dir()?;
+            // A private directory (mode 0700, unpredictable name) removed when dropped: a
+            // predictable /tmp path could be pre-created or symlinked by another local user.
+            let scratch = tempfile::Builder::new()
+                .prefix("kubetrail-rules-test-")
+                .tempdir()
+                .context("creating a scratch directory for the rule tests")?;
             let rt = super::runtime()?;
-            let outcomes = rt.block_on(rules::testing::run(&all, &scratch));
-            let _ = std::fs::remove_dir_all(&scratch);
-            let outcomes = outcomes?;
+            let outcomes = rt.block_on(rules::testing::run(&all, scratch.path()))?;
+            drop(scratch);
             let mut failed = 0;
             for o in &outcomes {
                 if !o.passed {
@@ -330,8 +360,9 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
                 }
             }
             println!(
-                "rules test: {} rules, {} passed, {} failed",
+                "rules test: {} rules, {} tests: {} passed, {} failed",
                 all.len(),
+                outcomes.len(),
                 outcomes.len() - failed,
                 failed
             );
@@ -344,8 +375,25 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
     }
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("kubetrail-rules-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// One rule as `rules list --format json`/`jsonl` prints it.
+fn rule_json(r: &Rule) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "category": r.category,
+        "severity": r.severity,
+        "title": r.title,
+        "mitre": r.mitre,
+        "level": r.level,
+        "baseline": r.baseline,
+        "tests": r.tests.len(),
+    })
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }

@@ -82,12 +82,19 @@ pub fn shell(args: ShellArgs) -> Result<ExitCode> {
 pub fn schema(args: SchemaArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match args.format {
-        OutputFormat::Json | OutputFormat::Jsonl => {
+        OutputFormat::Json => {
             let cols: Vec<_> = ingest::schema::all_columns()
                 .map(|c| serde_json::json!({"name": c.name, "type": c.kind.sql_name(), "nullable": c.nullable, "description": c.doc}))
                 .collect();
             let doc = serde_json::json!({"schema_version": ingest::schema::SCHEMA_VERSION, "table": "events", "columns": cols});
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        OutputFormat::Jsonl => {
+            // One column per line; each carries the table and schema version it belongs to.
+            for c in ingest::schema::all_columns() {
+                let line = serde_json::json!({"schema_version": ingest::schema::SCHEMA_VERSION, "table": "events", "name": c.name, "type": c.kind.sql_name(), "nullable": c.nullable, "description": c.doc});
+                writeln!(out, "{line}")?;
+            }
         }
         OutputFormat::Csv => {
             writeln!(out, "name,type,description")?;
