@@ -324,8 +324,8 @@ fn no_planted_secret_value_survives_in_a_quarantined_event() {
             "verb": "create",
         });
         event[field] = c.body;
-        r.document(&mut event);
-        let out = event.to_string();
+        // What quarantine keeps of a whole event it could not make a row of.
+        let out = String::from_utf8_lossy(&r.unparsed(event.to_string().as_bytes())).into_owned();
         let left = survivors(&c.planted, &out);
         assert!(left.is_empty(), "case {n}: {left:?} survive\nout: {out}");
     }

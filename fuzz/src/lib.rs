@@ -159,15 +159,23 @@ pub fn read_input(data: &[u8]) -> Counts {
             ended += 1;
         }
         let c = match chunk.kind {
-            ChunkKind::Lines | ChunkKind::Tail => decode_lines(&chunk.data),
-            ChunkKind::Document => match std::str::from_utf8(&chunk.data) {
-                Ok(text) => decode_text(text),
-                Err(_) => Counts {
-                    rows: 0,
-                    rejects: 1,
-                },
-            },
-            ChunkKind::Overlong => Counts {
+            ChunkKind::Lines => decode_lines(&chunk.data),
+            ChunkKind::Elements => {
+                let mut c = Counts::default();
+                for e in &chunk.elements {
+                    let one = match std::str::from_utf8(&e.bytes) {
+                        Ok(text) if !e.truncated => decode_text(text),
+                        _ => Counts {
+                            rows: 0,
+                            rejects: 1,
+                        },
+                    };
+                    c.rows += one.rows;
+                    c.rejects += one.rejects;
+                }
+                c
+            }
+            ChunkKind::Incomplete | ChunkKind::Overlong => Counts {
                 rows: 0,
                 rejects: 1,
             },
