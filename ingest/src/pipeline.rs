@@ -80,7 +80,8 @@ pub struct Summary {
     pub events_per_second: f64,
     /// Inputs that could not be read at all.
     pub errors: Vec<String>,
-    /// Inputs skipped because the lake has them already, with why.
+    /// Inputs skipped, with why: already in the lake, hidden, not a regular file, the lake itself,
+    /// reached twice through links.
     pub skipped: Vec<String>,
     pub quarantine_files: Vec<PathBuf>,
 }
@@ -395,7 +396,8 @@ impl Writer<'_> {
 /// be read at all is reported in [`Summary::errors`] and the others are still ingested.
 pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
-    let inputs = open::expand(&opts.inputs)?;
+    let expanded = open::expand(&opts.inputs, &opts.lake)?;
+    let inputs = expanded.inputs;
     let lake = Lake::open(&opts.lake)?;
     let mut state = LakeState::load(&lake.state_path())?;
     state.version = 1;
@@ -543,6 +545,9 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let _ = std::fs::remove_dir_all(lake.staging());
 
     let mut summary = writer.summary;
+    summary.files_skipped += expanded.skipped.len() as u64;
+    summary.skipped.splice(0..0, expanded.skipped);
+    summary.errors.splice(0..0, expanded.errors);
     summary.partitions = writer.partitions.into_iter().collect();
     summary.quarantine_files = staged_quarantine.into_iter().map(|(_, to)| to).collect();
     summary.seconds = started
