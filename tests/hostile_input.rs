@@ -326,6 +326,7 @@ fn query_table_and_csv_show_escape_sequences_as_visible_text() {
     for format in ["table", "csv"] {
         let out = stdout_of(
             kubetrail()
+                .env_remove("COLUMNS")
                 .args(["query", "--format", format, "--lake"])
                 .arg(&lake)
                 .arg("SELECT exec_command, user_agent FROM events"),
@@ -355,6 +356,7 @@ fn detect_table_and_csv_show_escape_sequences_as_visible_text() {
     for format in ["table", "csv"] {
         let out = stdout_of(
             kubetrail()
+                .env_remove("COLUMNS")
                 .args(["detect", "--format", format, "--rule", "pod-exec-attach"])
                 .arg("--lake")
                 .arg(&lake),
@@ -369,8 +371,7 @@ fn detect_table_and_csv_show_escape_sequences_as_visible_text() {
 
 /// Run `kubetrail ARGS` with its stdout closed before it writes: `kubetrail ... | head -0`.
 fn with_stdout_closed(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
-    let bin = assert_cmd::cargo::cargo_bin("kubetrail");
-    let mut child = StdCommand::new(bin)
+    let mut child = StdCommand::new(kubetrail().get_program())
         .env_remove("KUBETRAIL_LAKE")
         .args(args)
         .stdout(Stdio::piped())

@@ -546,8 +546,8 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
 
     let mut summary = writer.summary;
     summary.files_skipped += expanded.skipped.len() as u64;
-    summary.skipped.splice(0..0, expanded.skipped);
-    summary.errors.splice(0..0, expanded.errors);
+    summary.skipped.extend(expanded.skipped);
+    summary.errors.extend(expanded.errors);
     summary.partitions = writer.partitions.into_iter().collect();
     summary.quarantine_files = staged_quarantine.into_iter().map(|(_, to)| to).collect();
     summary.seconds = started

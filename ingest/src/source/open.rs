@@ -239,8 +239,15 @@ pub fn open_raw(input: &InputPath) -> Result<(Box<dyn Read + Send>, Option<u64>)
     match input {
         InputPath::Stdin => Ok((Box::new(io::stdin()), None)),
         InputPath::File(path) => {
-            // Non-blocking, so that a file replaced by a FIFO since `expand` looked at it does
-            // not hang the open; reads of a regular file are unaffected by the flag.
+            let meta = std::fs::metadata(path).map_err(input_err(path))?;
+            if !meta.is_file() {
+                return Err(IngestError::SpecialFile {
+                    path: path.clone(),
+                    kind: special_kind(&meta),
+                });
+            }
+            // Non-blocking, so that a file replaced by a FIFO since it was looked at does not
+            // hang the open; reads of a regular file are unaffected by the flag.
             let file = File::options()
                 .read(true)
                 .custom_flags(libc::O_NONBLOCK)
