@@ -374,7 +374,7 @@ mod tests {
             "{:?}",
             got.skipped
         );
-        let err = expand(std::slice::from_ref(&sock), dir.path()).expect_err("refused");
+        let err = expand(std::slice::from_ref(&sock), &dir.path().join("l")).expect_err("refused");
         assert!(err.to_string().contains("s.sock is a socket"), "{err}");
         let err = open_raw(&InputPath::File(sock))
             .err()
