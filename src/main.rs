@@ -16,20 +16,12 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            if is_broken_pipe(&e) {
+            // `kubetrail query ... | head` closes stdout early: that is not an error.
+            if commands::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
-}
-
-/// `kubetrail query ... | head` closes stdout early: that is not an error.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
-    })
 }

@@ -13,6 +13,10 @@ pub enum IngestError {
     },
     #[error("input {0} does not exist")]
     MissingInput(PathBuf),
+    #[error(
+        "input {path} is a {kind}, not a regular file or directory: kubetrail reads files, directories and `-` (standard input); to read a stream, pipe it in: `... | kubetrail ingest -`"
+    )]
+    SpecialFile { path: PathBuf, kind: &'static str },
     #[error("cannot write to lake {path}: {source}")]
     Lake {
         path: PathBuf,

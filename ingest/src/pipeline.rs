@@ -86,7 +86,8 @@ pub struct Summary {
     pub events_per_second: f64,
     /// Inputs that could not be read at all.
     pub errors: Vec<String>,
-    /// Inputs skipped because the lake has them already, with why.
+    /// Inputs skipped, with why: already in the lake, hidden, not a regular file, the lake itself,
+    /// reached twice through links.
     pub skipped: Vec<String>,
     pub quarantine_files: Vec<PathBuf>,
 }
@@ -473,19 +474,9 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     // The lake first: a commit a killed run left half done is finished before anything else.
     let lake = Lake::open(&opts.lake, &opts.key)?;
     let mut manifest = lake.manifest.clone();
-    let mut inputs = open::expand(&opts.inputs)?;
     // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
-    let mut inside_lake = 0u64;
-    if let Ok(root) = std::fs::canonicalize(&lake.root) {
-        inputs.retain(|i| match i {
-            InputPath::File(p) => {
-                let inside = std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&root));
-                inside_lake += u64::from(inside);
-                !inside
-            }
-            InputPath::Stdin => true,
-        });
-    }
+    let expanded = open::expand(&opts.inputs, &opts.lake)?;
+    let inputs = expanded.inputs;
     let mut state = LakeState::load(&lake.state_path())?;
     state.version = 1;
     let total: u64 = inputs
@@ -654,13 +645,9 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let _ = std::fs::remove_dir_all(lake.staging());
 
     let mut summary = writer.summary;
-    if inside_lake > 0 {
-        summary.files_skipped += inside_lake;
-        summary.skipped.push(format!(
-            "{inside_lake} file(s) inside the lake {} (the lake's own files are never inputs)",
-            lake.root.display()
-        ));
-    }
+    summary.files_skipped += expanded.skipped.len() as u64;
+    summary.skipped.extend(expanded.skipped);
+    summary.errors.extend(expanded.errors);
     summary.partitions = writer.partitions.into_iter().collect();
     summary.quarantine_files = staged_quarantine.into_iter().map(|(_, to)| to).collect();
     summary.seconds = started

@@ -7,6 +7,10 @@ pub enum QueryError {
     #[error("no lake at {0}: run `kubetrail ingest --lake {0} FILES` first")]
     NoLake(PathBuf),
     #[error(
+        "{0} is not a kubetrail lake: a lake is a folder holding `_kubetrail/` or `events/` (made by `kubetrail ingest --lake {0} FILES`); check --lake or KUBETRAIL_LAKE"
+    )]
+    NotALake(PathBuf),
+    #[error(
         "kubetrail queries are read-only: statements that write, create or copy files are refused ({0})"
     )]
     ReadOnly(String),

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -29,10 +30,10 @@ pub struct EventsTable {
 }
 
 impl EventsTable {
-    /// The table over `lake/events/`. The lake may be empty.
+    /// The table over `lake/events/`. The lake may be empty, `events/` may be missing: nothing is
+    /// created (readers never write to the lake).
     pub fn open(lake: &Path) -> Result<Self> {
         let dir = lake.join(ingest::sink::layout::EVENTS_DIR);
-        std::fs::create_dir_all(&dir).ok();
         let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
         let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -48,6 +49,44 @@ impl EventsTable {
             inner: Arc::new(ListingTable::try_new(config)?),
         })
     }
+}
+
+/// `cluster = 'NAME'` as `cluster IN ('NAME')` when NAME's partition directory is percent-encoded
+/// (`prod/eu` is in `cluster=prod%2Feu`, see [`ingest::sink::layout::partition_value`]).
+///
+/// DataFusion turns `cluster = 'NAME'` into a listing prefix `cluster=NAME`, escaping fewer
+/// characters than Hive does (not `:` `=` `*` ...), so that prefix may name a directory that does
+/// not exist and the rows are missed. The `IN` form gives no prefix: every `cluster=` directory is
+/// listed and its decoded value compared, which is always right.
+pub fn cluster_by_value(filter: Expr) -> Expr {
+    let rewritten = filter.clone().transform_up(|e| {
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = &e
+        else {
+            return Ok(Transformed::no(e));
+        };
+        let (column, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(column), Expr::Literal(v, _))
+            | (Expr::Literal(v, _), Expr::Column(column))
+                if column.name == c::CLUSTER =>
+            {
+                (column, v)
+            }
+            _ => return Ok(Transformed::no(e)),
+        };
+        match value.try_as_str().flatten() {
+            Some(name) if ingest::sink::layout::partition_value(name) != name => {
+                let in_list = Expr::Column(column.clone()).in_list(vec![lit(name)], false);
+                Ok(Transformed::yes(in_list))
+            }
+            _ => Ok(Transformed::no(e)),
+        }
+    });
+    // The closure never fails; were it to, the filter stays as it was.
+    rewritten.map_or(filter, |t| t.data)
 }
 
 /// Days since the epoch of a timestamp literal, if `e` is one.
@@ -134,7 +173,7 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut all = filters.to_vec();
+        let mut all: Vec<Expr> = filters.iter().cloned().map(cluster_by_value).collect();
         for f in filters {
             all.extend(day_filters(f));
         }

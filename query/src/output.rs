@@ -1,6 +1,7 @@
 //! Results as a table, CSV, JSON or JSON lines. Every column type renders: lists, maps and
 //! structs as JSON text in the table and CSV, as JSON values in JSON; times as RFC 3339 UTC.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table, presets};
@@ -127,6 +128,31 @@ pub fn cell_text(array: &dyn Array, row: usize) -> String {
     }
 }
 
+/// `s` safe to print on a terminal: control characters (U+0000 to U+001F except tab, and U+007F
+/// to U+009F) replaced by visible escapes, `\n`, `\r`, `\x1b` or `\u{9b}`, so that log text
+/// (an exec argument, a user agent) cannot move the cursor, erase a line or set the clipboard
+/// (OSC 52). Every table and CSV output passes its text through this, whether or not stdout is
+/// a terminal; JSON keeps its own escaping.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    let hidden = |c: char| c != '\t' && c.is_control();
+    if !s.contains(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if hidden(c) && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -150,7 +176,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
             table
                 .load_preset(presets::UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(names.clone());
+                .set_header(names.iter().map(|n| visible(n).into_owned()));
             if let Some((w, _)) = terminal_width() {
                 table.set_width(w);
             }
@@ -159,7 +185,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
                     table.add_row(
                         b.columns()
                             .iter()
-                            .map(|c| truncate(&cell_text(c.as_ref(), row), 400)),
+                            .map(|c| truncate(&visible(&cell_text(c.as_ref(), row)), 400)),
                     );
                 }
             }
@@ -171,7 +197,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
                 "{}",
                 names
                     .iter()
-                    .map(|n| csv_field(n))
+                    .map(|n| csv_field(&visible(n)))
                     .collect::<Vec<_>>()
                     .join(",")
             )?;
@@ -180,7 +206,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
                     let fields: Vec<String> = b
                         .columns()
                         .iter()
-                        .map(|c| csv_field(&cell_text(c.as_ref(), row)))
+                        .map(|c| csv_field(&visible(&cell_text(c.as_ref(), row))))
                         .collect();
                     writeln!(out, "{}", fields.join(","))?;
                 }
@@ -241,6 +267,43 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{ListBuilder, MapBuilder, StringBuilder};
     use std::sync::Arc;
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(visible("plain\ttab ü"), "plain\ttab ü");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            visible("a\u{1b}]52;c;cm0=\u{7}b\r\n\u{7f}\u{9b}2K\u{0}"),
+            "a\\x1b]52;c;cm0=\\x07b\\r\\n\\x7f\\u{9b}2K\\x00"
+        );
+    }
+
+    #[test]
+    fn escape_sequences_in_cells_are_not_written_raw_to_table_or_csv() {
+        let cmd = "sh -c id\u{1b}]52;c;Y3VybCBldmlsLnNo\u{7}\u{1b}[2K\u{9b}1A";
+        let batch = RecordBatch::try_from_iter(vec![(
+            "exec_command",
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![cmd])) as Arc<dyn Array>,
+        )])
+        .expect("batch");
+        for format in [Format::Table, Format::Csv] {
+            let mut out = Vec::new();
+            write(std::slice::from_ref(&batch), format, &mut out).expect("write");
+            let text = String::from_utf8(out).unwrap_or_default();
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+                "{format:?}: {text:?}"
+            );
+            assert!(
+                text.contains("id\\x1b]52;c;Y3VybCBldmlsLnNo\\x07\\x1b[2K\\u{9b}1A"),
+                "{text}"
+            );
+        }
+        let mut out = Vec::new();
+        write(&[batch], Format::Jsonl, &mut out).expect("jsonl");
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.contains("id\\u001b]52;"), "{text}");
+    }
 
     #[test]
     fn lists_and_maps_render_as_json_in_csv() {

@@ -40,11 +40,22 @@ impl Scope {
 /// Name under which the unrestricted table is registered when a scope applies.
 pub const LAKE_TABLE: &str = "lake_events";
 
-/// A session with `events` over the lake at `lake`.
-pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+/// Refuse a path that is not a lake: readers never create anything in it, and a mistyped path
+/// must not answer "no rows" as if the lake were clean.
+pub fn check_lake(lake: &Path) -> Result<()> {
+    use ingest::sink::layout::{EVENTS_DIR, META_DIR};
     if !lake.exists() {
         return Err(QueryError::NoLake(lake.to_path_buf()));
     }
+    if !lake.join(META_DIR).is_dir() && !lake.join(EVENTS_DIR).is_dir() {
+        return Err(QueryError::NotALake(lake.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// A session with `events` over the lake at `lake` (see [`check_lake`]).
+pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+    check_lake(lake)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = SessionConfig::new()
         .with_target_partitions(threads)

@@ -140,11 +140,19 @@ impl Shell<'_> {
         let args: Vec<&str> = words.collect();
         match name {
             ".quit" | ".exit" | ".q" => return Step::Quit,
-            ".help" | ".h" => println!("{HELP}"),
+            ".help" | ".h" => {
+                let _ = writeln!(std::io::stdout(), "{HELP}");
+            }
             ".schema" => {
                 for c in ingest::schema::all_columns() {
                     if args.is_empty() || args.contains(&c.name) {
-                        println!("{:<26} {:<26} {}", c.name, c.kind.sql_name(), c.doc);
+                        let _ = writeln!(
+                            std::io::stdout(),
+                            "{:<26} {:<26} {}",
+                            c.name,
+                            c.kind.sql_name(),
+                            c.doc
+                        );
                     }
                 }
             }

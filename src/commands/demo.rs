@@ -24,9 +24,12 @@ fn attacks(spec: &str) -> AttackSelection {
 
 pub fn generate(args: GenArgs) -> Result<ExitCode> {
     if args.list_scenarios {
-        for (name, category, what) in datasets::scenario_names() {
-            println!("{name:<34} {category:<20} {what}");
-        }
+        super::to_stdout(|out| {
+            for (name, category, what) in datasets::scenario_names() {
+                writeln!(out, "{name:<34} {category:<20} {what}")?;
+            }
+            Ok(())
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let start = query::timearg::parse_time(&args.start, Utc::now()).map_err(anyhow::Error::msg)?;
@@ -125,7 +128,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         ..ingest::IngestOptions::new(lake.clone(), vec![log.clone()])
     };
     let summary = super::ingest::run_with_progress(&opts, false)?;
-    super::ingest::print_summary(&summary, &lake);
+    super::to_stdout(|out| Ok(super::ingest::print_summary(out, &summary, &lake)?))?;
 
     eprintln!(
         "3/3 running {} detection rules...",
@@ -155,23 +158,29 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         .filter(|f| f.severity >= rules::rule::Severity::High)
         .collect();
     for f in &shown {
-        t.add_row([
-            f.severity.as_str().to_string(),
-            f.category.clone(),
-            f.rule_id.clone(),
-            f.first_seen.clone().unwrap_or_default(),
-            f.summary.clone(),
-        ]);
+        t.add_row(
+            [
+                f.severity.as_str().to_string(),
+                f.category.clone(),
+                f.rule_id.clone(),
+                f.first_seen.clone().unwrap_or_default(),
+                f.summary.clone(),
+            ]
+            .map(|cell| query::output::visible(&cell).into_owned()),
+        );
     }
-    println!("{t}");
-    println!(
-        "{} high or critical findings shown; {} more of low or medium severity are in the full report {}",
-        shown.len(),
-        report.findings.len() - shown.len(),
-        findings_path.display()
-    );
-    let lake_arg = shell_quote(&lake);
-    println!(
+    super::to_stdout(|out| {
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "{} high or critical findings shown; {} more of low or medium severity are in the full report {}",
+            shown.len(),
+            report.findings.len() - shown.len(),
+            findings_path.display()
+        )?;
+        let lake_arg = shell_quote(&lake);
+        writeln!(
+        out,
         "\nWhat to try next:
   kubetrail shell --lake {lake_arg}
   kubetrail query --lake {lake_arg} \"SELECT username, count(*) AS n FROM events WHERE resource = 'secrets' GROUP BY 1 ORDER BY n DESC LIMIT 10\"
@@ -181,7 +190,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 The injected attacks are listed in {}.",
         report.findings.first().map_or("pod-privileged", |f| f.rule_id.as_str()),
         truth_path.display()
-    );
+    )?;
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use query::output::visible;
 use rules::engine::{DetectOptions, Report};
 use rules::rule::{Rule, Severity};
 
@@ -77,8 +78,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    write_report(&report, args.format, &mut out)?;
-    out.flush()?;
+    let written = write_report(&report, args.format, &mut out).and_then(|()| Ok(out.flush()?));
+    super::closed_pipe_ok(written)?;
     drop(out);
     if !args.quiet {
         print_notes(&report);
@@ -140,18 +141,18 @@ fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> R
                 "severity,category,rule_id,first_seen,last_seen,cluster,username,source_ip,count,summary"
             )?;
             for f in &report.findings {
-                let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                let q = |s: &str| format!("\"{}\"", visible(s).replace('"', "\"\""));
                 writeln!(
                     out,
                     "{},{},{},{},{},{},{},{},{},{}",
                     f.severity.as_str(),
-                    f.category,
-                    f.rule_id,
-                    f.first_seen.as_deref().unwrap_or_default(),
-                    f.last_seen.as_deref().unwrap_or_default(),
+                    visible(&f.category),
+                    visible(&f.rule_id),
+                    visible(f.first_seen.as_deref().unwrap_or_default()),
+                    visible(f.last_seen.as_deref().unwrap_or_default()),
                     q(f.cluster.as_deref().unwrap_or_default()),
                     q(f.username.as_deref().unwrap_or_default()),
-                    f.source_ip.as_deref().unwrap_or_default(),
+                    visible(f.source_ip.as_deref().unwrap_or_default()),
                     f.count,
                     q(&f.summary)
                 )?;
@@ -163,14 +164,17 @@ fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> R
                 .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
                 .set_header(["severity", "category", "rule", "first seen", "n", "summary"]);
             for f in &report.findings {
-                t.add_row([
-                    f.severity.as_str().to_string(),
-                    f.category.clone(),
-                    f.rule_id.clone(),
-                    f.first_seen.clone().unwrap_or_default(),
-                    f.count.to_string(),
-                    f.summary.clone(),
-                ]);
+                t.add_row(
+                    [
+                        f.severity.as_str().to_string(),
+                        f.category.clone(),
+                        f.rule_id.clone(),
+                        f.first_seen.clone().unwrap_or_default(),
+                        f.count.to_string(),
+                        f.summary.clone(),
+                    ]
+                    .map(|cell| visible(&cell).into_owned()),
+                );
             }
             writeln!(out, "{t}")?;
             writeln!(
@@ -288,35 +292,41 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
                 .iter()
                 .find(|r| r.id == id)
                 .ok_or(rules::RuleError::Unknown(id))?;
-            println!(
-                "id:        {}\ntitle:     {}\ncategory:  {}\nseverity:  {}\nmitre:     {}\nlevel:     {} (on {})\nbaseline:  {}\nfile:      {}\n",
-                r.id,
-                r.title,
-                r.category,
-                r.severity.as_str(),
-                r.mitre.join(", "),
-                r.level.as_str(),
-                if r.resources.is_empty() {
-                    "any resource".to_string()
-                } else {
-                    r.resources.join(", ")
-                },
-                r.baseline,
-                r.origin
-            );
-            println!(
-                "{}\n-- SQL (run `.window 24h` in kubetrail shell first):\n{}",
-                r.description.trim_end(),
-                r.sql.trim_end()
-            );
-            println!(
-                "\ntests: {}",
-                r.tests
-                    .iter()
-                    .map(|t| format!("{} ({:?})", t.name, t.expect))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
+            super::to_stdout(|out| {
+                writeln!(
+                    out,
+                    "id:        {}\ntitle:     {}\ncategory:  {}\nseverity:  {}\nmitre:     {}\nlevel:     {} (on {})\nbaseline:  {}\nfile:      {}\n",
+                    r.id,
+                    r.title,
+                    r.category,
+                    r.severity.as_str(),
+                    r.mitre.join(", "),
+                    r.level.as_str(),
+                    if r.resources.is_empty() {
+                        "any resource".to_string()
+                    } else {
+                        r.resources.join(", ")
+                    },
+                    r.baseline,
+                    r.origin
+                )?;
+                writeln!(
+                    out,
+                    "{}\n-- SQL (run `.window 24h` in kubetrail shell first):\n{}",
+                    r.description.trim_end(),
+                    r.sql.trim_end()
+                )?;
+                writeln!(
+                    out,
+                    "\ntests: {}",
+                    r.tests
+                        .iter()
+                        .map(|t| format!("{} ({:?})", t.name, t.expect))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )?;
+                Ok(())
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Test {
@@ -342,30 +352,35 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
             let rt = super::runtime()?;
             let outcomes = rt.block_on(rules::testing::run(&all, scratch.path()))?;
             drop(scratch);
-            let mut failed = 0;
-            for o in &outcomes {
-                if !o.passed {
-                    failed += 1;
-                    println!(
-                        "FAIL {} / {} (expected {:?}, got {} finding(s)){}",
-                        o.rule_id,
-                        o.test,
-                        o.expect,
-                        o.findings,
-                        o.error
-                            .as_deref()
-                            .map(|e| format!(": {e}"))
-                            .unwrap_or_default()
-                    );
+            // Counted before printing: a closed pipe must not change the exit code.
+            let failed = outcomes.iter().filter(|o| !o.passed).count();
+            super::to_stdout(|out| {
+                for o in &outcomes {
+                    if !o.passed {
+                        writeln!(
+                            out,
+                            "FAIL {} / {} (expected {:?}, got {} finding(s)){}",
+                            o.rule_id,
+                            o.test,
+                            o.expect,
+                            o.findings,
+                            o.error
+                                .as_deref()
+                                .map(|e| format!(": {e}"))
+                                .unwrap_or_default()
+                        )?;
+                    }
                 }
-            }
-            println!(
-                "rules test: {} rules, {} tests: {} passed, {} failed",
-                all.len(),
-                outcomes.len(),
-                outcomes.len() - failed,
-                failed
-            );
+                writeln!(
+                    out,
+                    "rules test: {} rules, {} tests: {} passed, {} failed",
+                    all.len(),
+                    outcomes.len(),
+                    outcomes.len() - failed,
+                    failed
+                )?;
+                Ok(())
+            })?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {

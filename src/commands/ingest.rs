@@ -1,6 +1,6 @@
 //! `kubetrail ingest`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ingest::{IngestOptions, Progress};
+use query::output::visible;
 
 use crate::cli::IngestArgs;
 
@@ -22,14 +23,17 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     let summary = run_with_progress(&opts, args.quiet)
         .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
     if !args.quiet {
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        } else {
-            print_summary(&summary, &args.lake.lake);
-        }
+        super::to_stdout(|out| {
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+            } else {
+                print_summary(out, &summary, &args.lake.lake)?;
+            }
+            Ok(())
+        })?;
     }
     for e in &summary.errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", visible(e));
     }
     if !summary.errors.is_empty() {
         return Ok(ExitCode::from(1));
@@ -80,27 +84,39 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
 
-pub fn print_summary(s: &ingest::Summary, lake: &std::path::Path) {
-    println!(
-        "ingested {} file(s) ({} skipped as already in the lake): {} lines -> {} rows, {} duplicates, {} quarantined",
+/// The summary a person reads; names from the inputs are shown with [`visible`].
+pub fn print_summary(
+    out: &mut dyn Write,
+    s: &ingest::Summary,
+    lake: &std::path::Path,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "ingested {} file(s) ({} skipped, listed below): {} lines -> {} rows, {} duplicates, {} quarantined",
         s.files, s.files_skipped, s.lines, s.rows, s.duplicates, s.quarantined
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "read {:.1} MiB, wrote {:.1} MiB in {} Parquet file(s) to {}, {:.1} s, {:.0} events/s",
         mib(s.bytes_in),
         mib(s.bytes_out),
         s.files_written,
-        lake.display(),
+        visible(&lake.display().to_string()),
         s.seconds,
         s.events_per_second
-    );
+    )?;
     for p in &s.partitions {
-        println!("  partition {p}");
+        writeln!(out, "  partition {}", visible(p))?;
     }
     for skipped in &s.skipped {
-        println!("  skipped {skipped}");
+        writeln!(out, "  skipped {}", visible(skipped))?;
     }
     for q in &s.quarantine_files {
-        println!("  quarantine: {} (see reasons there)", q.display());
+        writeln!(
+            out,
+            "  quarantine: {} (see reasons there)",
+            visible(&q.display().to_string())
+        )?;
     }
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod ingest;
 mod query;
 mod verify;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -31,4 +32,29 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// True if `e` is (or was caused by) a write to a closed pipe: `kubetrail query ... | head`.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe")
+    })
+}
+
+/// `result` of writing a command's output, with a closed pipe counted as success: the reader
+/// has what it wanted, and the command still ends with its own exit code.
+pub fn closed_pipe_ok(result: Result<()>) -> Result<()> {
+    match result {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Write a command's output to (locked, flushed) stdout with [`closed_pipe_ok`]. Commands
+/// print their results through this, never with `println!`, which panics on a closed pipe.
+pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    closed_pipe_ok(write(&mut out).and_then(|()| Ok(out.flush()?)))
 }

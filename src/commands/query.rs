@@ -52,9 +52,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
             f.flush()?;
         }
         None => {
-            let mut out = std::io::stdout().lock();
-            output::write(&batches, format(args.format), &mut out)?;
-            out.flush()?;
+            super::to_stdout(|out| Ok(output::write(&batches, format(args.format), out)?))?;
         }
     }
     if args.timer {

@@ -110,23 +110,32 @@ fn resolve(root: &Path, rel: &Path) -> Result<PathBuf> {
     Ok(root.join(rel))
 }
 
-/// A cluster name as it may appear in a partition directory.
+/// A cluster name as it appears in its partition directory `cluster=VALUE`: percent-encoded the
+/// way Hive and Spark escape partition values, so readers that undo the escapes (DataFusion, Spark,
+/// Hive, pyarrow) see the name exactly as given, and two names never share a directory.
+///
+/// Encoded as `%XX` (upper-case hex, per UTF-8 byte): control characters (C0, DEL and C1), `"`,
+/// `#`, `%`, `'`, `*`, `/`, `:`, `=`, `?`, `\`, `{`, `[`, `]`, `^`, and a leading `.` (no hidden
+/// or `..` directory).
+/// Everything else, non-ASCII included, is kept as it is: `prod/eu` is stored as `prod%2Feu`.
 pub fn partition_value(cluster: &str) -> String {
-    let cleaned: String = cluster
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
+    let mut out = String::with_capacity(cluster.len());
+    for (i, c) in cluster.chars().enumerate() {
+        let escape = c.is_control()
+            || matches!(
+                c,
+                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
+            )
+            || (i == 0 && c == '.');
+        if escape {
+            for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                out.push_str(&format!("%{b:02X}"));
             }
-        })
-        .collect();
-    if cleaned.is_empty() || cleaned.starts_with('.') {
-        format!("_{cleaned}")
-    } else {
-        cleaned
+        } else {
+            out.push(c);
+        }
     }
+    out
 }
 
 impl Lake {
@@ -396,8 +405,37 @@ mod tests {
     }
 
     #[test]
-    fn cluster_names_are_safe_directory_names() {
-        assert_eq!(partition_value("prod/eu west"), "prod_eu_west");
-        assert_eq!(partition_value(".."), "_..");
+    fn cluster_names_are_percent_encoded_as_hive_does() {
+        assert_eq!(partition_value("prod/eu west"), "prod%2Feu west");
+        assert_eq!(partition_value("prod_eu"), "prod_eu");
+        assert_eq!(partition_value(".."), "%2E.");
+        assert_eq!(partition_value(".hidden"), "%2Ehidden");
+        assert_eq!(partition_value("a=b:c%d"), "a%3Db%3Ac%25d");
+        assert_eq!(partition_value("esc\u{1b}]52;"), "esc%1B%5D52;");
+        assert_eq!(partition_value("zürich-1.eu"), "zürich-1.eu");
+        assert_eq!(partition_value("c1\u{9b}"), "c1%C2%9B");
+    }
+
+    #[test]
+    fn every_encoded_cluster_name_decodes_to_itself() {
+        for name in [
+            "prod/eu",
+            "prod_eu",
+            "%2F",
+            "a=b",
+            "..",
+            "x\ty",
+            "日本/東京",
+            "q?#*",
+            "\u{9b}",
+        ] {
+            let encoded = partition_value(name);
+            assert!(
+                !encoded.contains('/') && !encoded.starts_with('.'),
+                "{encoded}"
+            );
+            let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8();
+            assert_eq!(decoded.ok().as_deref(), Some(name), "{encoded}");
+        }
     }
 }
