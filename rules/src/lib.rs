@@ -24,6 +24,7 @@ pub mod error;
 pub mod finding;
 pub mod pack;
 pub mod rule;
+pub mod sigma;
 pub mod testing;
 
 pub use error::{Result, RuleError};
