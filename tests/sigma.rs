@@ -77,7 +77,7 @@ fn setup(dir: &Path) -> std::path::PathBuf {
     let log = dir.join("audit.log");
     std::fs::write(&log, lines).expect("write log");
     let lake = dir.join("lake");
-    common::ingest(&lake, &[&log], &[]);
+    common::ingest(&lake, &[log.as_path()], &[]);
     let rules = dir.join("sigma/k8s");
     std::fs::create_dir_all(&rules).expect("mkdir");
     std::fs::write(rules.join("exec.yml"), EXEC_RULE).expect("write");

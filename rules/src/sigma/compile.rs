@@ -217,9 +217,9 @@ fn string_test(sql: &str, kind: ValueKind, op: Op, value: &str, cased: bool) -> 
     }
     let t = text_of(sql, kind);
     let (t, fold): (String, fn(&str) -> String) = if cased {
-        (t, str::to_string)
+        (t, |s: &str| s.to_owned())
     } else {
-        (format!("lower({t})"), str::to_lowercase)
+        (format!("lower({t})"), |s: &str| s.to_lowercase())
     };
     let wild = p.iter().any(|x| !matches!(x, Piece::Lit(_)));
     if wild {
@@ -326,17 +326,19 @@ fn transform(
     for m in &fm.modifiers {
         let mut next = Vec::new();
         for a in alts {
-            let s = match &a {
-                SigmaValue::Str(s) => s.clone(),
-                SigmaValue::Int(i) => i.to_string(),
-                _ if matches!(
-                    m,
-                    Modifier::Expand | Modifier::Base64 | Modifier::Base64Offset
-                ) =>
-                {
-                    return Err(format!("|{m:?} needs string values").to_lowercase());
-                }
-                _ => {
+            let text = match &a {
+                SigmaValue::Str(s) => Some(s.clone()),
+                SigmaValue::Int(i) => Some(i.to_string()),
+                _ => None,
+            };
+            let transforms = matches!(
+                m,
+                Modifier::Expand | Modifier::Base64 | Modifier::Base64Offset
+            );
+            let s = match (text, transforms) {
+                (Some(s), _) => s,
+                (None, true) => return Err(format!("|{m:?} needs string values").to_lowercase()),
+                (None, false) => {
                     next.push(a);
                     continue;
                 }
