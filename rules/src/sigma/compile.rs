@@ -429,7 +429,14 @@ fn value_test(
     }
     if fm.has(Modifier::Cidr) {
         let c = value_text(v).ok_or("|cidr needs a range")?;
-        return Ok(regex_test(sql, kind, &cidr_regex(&c)?));
+        let re = cidr_regex(&c)?;
+        // For lists, (?m) makes ^ and $ match at each element (one per line).
+        let re = if kind == ValueKind::List {
+            format!("(?m){re}")
+        } else {
+            re
+        };
+        return Ok(regex_test(sql, kind, &re));
     }
     if fm.has(Modifier::Re) {
         let re = value_text(v).ok_or("|re needs a pattern")?;
@@ -774,7 +781,7 @@ pub fn correlation(
             .chain(
                 gcols
                     .iter()
-                    .map(|g| format!("{a}.{g} IS NOT DISTINCT FROM {b}.{g}")),
+                    .map(|g| format!("({a}.{g} IS NOT DISTINCT FROM {b}.{g})")),
             )
             .collect::<Vec<_>>()
             .join(" AND ")
