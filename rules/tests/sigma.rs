@@ -451,6 +451,14 @@ async fn unknown_fields_and_foreign_logsources_are_not_loaded_with_reasons() {
             .expect_err("refused")
             .contains("|wide")
     );
+    // A pattern the regex engine refuses (look-behind) does not load instead of failing the run.
+    let lookbehind = rule("    sel:\n        userAgent|re: '(?<=x)y'\n    condition: sel");
+    assert!(
+        run(&lookbehind, &evs)
+            .await
+            .expect_err("refused")
+            .contains("userAgent|re")
+    );
     let bad = rule("    sel:\n        verb: get\n    condition: sel and other");
     assert!(
         run(&bad, &evs)

@@ -458,6 +458,8 @@ fn value_test(
         } else {
             format!("(?{flags}){re}")
         };
+        // DataFusion uses the same regex crate: a pattern it would refuse at run time does not load.
+        regex::Regex::new(&re).map_err(|e| format!("{}|re: {e}", fm.field))?;
         return Ok(regex_test(sql, kind, &re));
     }
     let op = if fm.has(Modifier::Contains) {
@@ -571,6 +573,7 @@ fn keyword_test(fm: &FieldMatch, mapping: &Mapping) -> Result<Sql, String> {
         let mut cols = Vec::new();
         for c in &mapping.keywords {
             let test = if fm.has(Modifier::Re) {
+                regex::Regex::new(&s).map_err(|e| format!("keyword |re: {e}"))?;
                 regex_test(c, ValueKind::Text, &s)
             } else {
                 string_test(c, ValueKind::Text, Op::Contains, &s, cased)
