@@ -27,7 +27,7 @@ pub fn with_sigma(args: &DetectArgs) -> Result<Vec<Rule>> {
         }
         v
     } else {
-        rules::pack::load(&args.rules_dirs)?
+        rules::pack::load(args.rules_dirs.as_slice())?
     };
     if args.sigma.is_empty() && args.sigma_mapping.is_none() {
         return Ok(all);
