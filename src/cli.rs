@@ -79,7 +79,8 @@ pub enum Command {
   kubetrail detect --format jsonl --out findings.jsonl  # one finding per line for a SIEM
   kubetrail detect --category secret-access --min-severity medium
   kubetrail detect --rules ./our-rules --allowlist allow.yaml --baseline 14d
-  kubetrail detect --ioc-file intel.csv                 # addresses from your threat-intel feed")]
+  kubetrail detect --ioc-file intel.csv                 # addresses from your threat-intel feed
+  kubetrail detect --sigma ./sigma/rules/application/kubernetes --no-builtin  # Sigma rules alone (docs/sigma.md)")]
     Detect(DetectArgs),
     /// List, show and test the detection rules
     #[command(subcommand)]
@@ -235,6 +236,15 @@ pub struct DetectArgs {
     /// No progress bar
     #[arg(short, long)]
     pub quiet: bool,
+    /// Sigma rule files or folders (*.yml, *.yaml, recursively) to run next to the pack
+    #[arg(long = "sigma")]
+    pub sigma: Vec<PathBuf>,
+    /// Leave the built-in pack out: run only --sigma and --rules rules
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Field mapping for Sigma rules [default: the embedded rules/sigma-mapping.yaml]
+    #[arg(long)]
+    pub sigma_mapping: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +271,17 @@ pub enum RulesCommand {
         /// Only these rules
         #[arg(long = "rule")]
         rule_ids: Vec<String>,
+    },
+    /// Print the SQL a Sigma rule file compiles to (paste it into `kubetrail shell` after `.window`)
+    #[command(after_help = "Examples:
+  kubetrail rules sigma-sql rules/application/kubernetes/audit/kubernetes_audit_exec_into_container.yml
+  kubetrail rules sigma-sql --sigma-mapping our-mapping.yaml our-rule.yml")]
+    SigmaSql {
+        /// The Sigma rule file (several documents: every rule in it)
+        file: PathBuf,
+        /// Field mapping [default: the embedded rules/sigma-mapping.yaml]
+        #[arg(long)]
+        sigma_mapping: Option<PathBuf>,
     },
 }
 

@@ -25,6 +25,7 @@ pub mod finding;
 pub mod incident;
 pub mod pack;
 pub mod rule;
+pub mod sigma;
 pub mod testing;
 
 pub use error::{Result, RuleError};

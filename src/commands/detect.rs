@@ -27,7 +27,7 @@ fn load(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 
 /// The rules a detect run uses, after --rule and --category.
 pub fn select(args: &DetectArgs) -> Result<Vec<Rule>> {
-    let all = load(&args.rules_dirs)?;
+    let all = super::sigma::with_sigma(args)?;
     for id in &args.rule_ids {
         if !all.iter().any(|r| &r.id == id) {
             bail!(rules::RuleError::Unknown(id.clone()));
@@ -241,6 +241,10 @@ fn print_notes(report: &Report) {
 
 pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
+        RulesCommand::SigmaSql {
+            file,
+            sigma_mapping,
+        } => super::sigma::print_sql(&file, sigma_mapping.as_deref()),
         RulesCommand::List { rules_dirs, format } => {
             let all = load(&rules_dirs)?;
             let mut out = std::io::stdout().lock();

@@ -4,6 +4,7 @@ mod demo;
 mod detect;
 mod ingest;
 mod query;
+mod sigma;
 mod verify;
 
 use std::io::Write;
