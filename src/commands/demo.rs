@@ -137,25 +137,13 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;
     let findings_path = dir.join("findings.json");
     std::fs::write(&findings_path, serde_json::to_string_pretty(&report)?)?;
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_header(["severity", "category", "rule", "first seen", "summary"]);
     let shown: Vec<_> = report
         .findings
         .iter()
         .filter(|f| f.severity >= rules::rule::Severity::High)
         .collect();
-    for f in &shown {
-        t.add_row([
-            f.severity.as_str().to_string(),
-            f.category.clone(),
-            f.rule_id.clone(),
-            f.first_seen.clone().unwrap_or_default(),
-            f.summary.clone(),
-        ]);
-    }
-    println!("{t}");
+    let target = crate::findings_table::Target::detect(true);
+    println!("{}", crate::findings_table::table(&shown, target));
     println!(
         "{} high or critical findings shown; {} more of low or medium severity are in the full report {}",
         shown.len(),

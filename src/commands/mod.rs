@@ -3,7 +3,10 @@
 mod demo;
 mod detect;
 mod ingest;
+mod nightly;
 mod query;
+mod report;
+mod timeline;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => demo::generate(args),
         Command::Demo(args) => demo::run(args),
         Command::Rules(cmd) => detect::rules(cmd),
+        Command::Report(args) => report::run(args),
+        Command::Timeline(args) => timeline::run(args),
+        Command::Nightly(args) => nightly::run(args),
     }
 }
 
