@@ -458,8 +458,8 @@ fn ocsf_output_has_every_required_field_of_a_detection_finding() {
     }
     // The check itself catches a missing field.
     let mut broken = ocsf[0].clone();
-    broken["finding_info"]
-        .as_object_mut()
-        .map(|m| m.remove("uid"));
+    if let Some(m) = broken["finding_info"].as_object_mut() {
+        m.remove("uid");
+    }
     assert!(!ocsf_violations(&broken, &schema).is_empty());
 }
