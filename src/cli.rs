@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +44,17 @@ pub enum OutputFormat {
     Csv,
     Json,
     Jsonl,
+}
+
+/// `detect`'s output formats: the common ones and OCSF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+    /// One OCSF Detection Finding (class_uid 2004) per line
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +121,29 @@ pub enum Command {
 Exit status: 0 when the lake is sound, 1 when anything is wrong (each fault is printed with its
 path and how to repair it).")]
     Verify(VerifyArgs),
+    /// Write one window's findings, activity and posture as a self-contained HTML report (and JSON)
+    #[command(after_help = "Examples:
+  kubetrail report --since 24h --out report.html
+  kubetrail report --lake /data/lake --cluster prod --since 2026-01-05 --until 2026-01-06 --out prod.html --json prod.json
+  kubetrail report --since 7d --min-severity medium --allowlist allow.yaml --out week.html
+
+The JSON's `findings` array holds exactly what `kubetrail detect --format jsonl` prints for the same options.")]
+    Report(ReportArgs),
+    /// What one identity, address or object did, in order: one line per request, in sessions
+    #[command(after_help = "Examples:
+  kubetrail timeline --user mallory@example.com --since 24h
+  kubetrail timeline --user system:serviceaccount:ci:deployer --format jsonl | jq -c '{ts, verb, status_code, findings}'
+  kubetrail timeline --object clusterrolebindings/tmp-admin
+  kubetrail timeline --audit-id 5f0c6a2e-0c7e-4a5e-9d55-0d3f2f0b9c11 --around 2h")]
+    Timeline(TimelineArgs),
+    /// The cron job: ingest what is new in a folder, detect over it, write a dated report, exit 3 on --fail-on
+    #[command(after_help = "Examples:
+  kubetrail nightly --lake /data/lake --input /var/log/kubernetes/audit --report-dir /data/reports --fail-on high
+  kubetrail nightly --lake ./lake --input ./incoming --state ./nightly-state.json --baseline 14d
+
+The window is the event-time range of the rows this run added, extended back by the longest rule
+look-back. A finding is reported again only when it holds evidence no earlier run reported.")]
+    Nightly(NightlyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,12 +231,10 @@ pub enum SeverityArg {
     Critical,
 }
 
-#[derive(Debug, Args)]
-pub struct DetectArgs {
-    #[command(flatten)]
-    pub lake: LakeArgs,
-    #[command(flatten)]
-    pub scope: ScopeArgs,
+/// Every option that changes which findings a run produces. `detect`, `report` and the commands
+/// built on them share it, so their findings agree for the same window.
+#[derive(Debug, Clone, Args)]
+pub struct FindingArgs {
     /// History before the window that baseline rules learn from
     #[arg(long, default_value = "7d")]
     pub baseline: String,
@@ -224,18 +256,6 @@ pub struct DetectArgs {
     /// Threat-intel CSV: address or CIDR, label, valid_from, valid_to (rule threat-intel-address)
     #[arg(long, value_name = "CSV")]
     pub ioc_file: Option<PathBuf>,
-    /// Output format: table (people), jsonl (one finding per line), json (the whole report)
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
-    pub format: OutputFormat,
-    /// Write the findings here instead of stdout
-    #[arg(long, short = 'o')]
-    pub out: Option<PathBuf>,
-    /// Exit with code 3 if a finding of this severity or higher exists
-    #[arg(long, value_enum)]
-    pub fail_on: Option<SeverityArg>,
-    /// No progress bar
-    #[arg(short, long)]
-    pub quiet: bool,
     /// Sigma rule files or folders (*.yml, *.yaml, recursively) to run next to the pack
     #[arg(long = "sigma")]
     pub sigma: Vec<PathBuf>,
@@ -245,6 +265,28 @@ pub struct DetectArgs {
     /// Field mapping for Sigma rules [default: the embedded rules/sigma-mapping.yaml]
     #[arg(long)]
     pub sigma_mapping: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub findings: FindingArgs,
+    /// Output format: table (people), jsonl (one finding per line), json (the whole report), ocsf (OCSF Detection Finding per line)
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: DetectFormat,
+    /// Write the findings here instead of stdout
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Exit with code 3 if a finding of this severity or higher exists
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+    /// No progress bar
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,4 +365,90 @@ pub struct GenArgs {
 pub struct DemoArgs {
     /// Folder for the demo's log, lake and findings [default: a new folder under the temp dir]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub findings: FindingArgs,
+    /// The HTML file to write
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Also write the report as JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No progress bar and no summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    Table,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("subject").required(true).args(["user", "ip", "object", "audit_id"])))]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Requests this identity authenticated as (including those made while impersonating)
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Requests from this source address
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Requests on one object: RESOURCE/NAME or RESOURCE/NAMESPACE/NAME
+    #[arg(long)]
+    pub object: Option<String>,
+    /// Start from this request: its identity's timeline around it
+    #[arg(long)]
+    pub audit_id: Option<String>,
+    /// With --audit-id and no --since/--until: this long before and after the request
+    #[arg(long, default_value = "1h")]
+    pub around: String,
+    /// A pause longer than this starts a new session
+    #[arg(long, default_value = "30m")]
+    pub session_gap: String,
+    /// At most this many requests
+    #[arg(long, default_value_t = 5000)]
+    pub limit: usize,
+    /// Do not run the rules to mark requests that findings cite
+    #[arg(long)]
+    pub no_findings: bool,
+    #[command(flatten)]
+    pub findings: FindingArgs,
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: TimelineFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Folder (walked recursively) whose new and grown files are ingested
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Cluster name for the ingested events [default: the one the input names, else `default`]
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Where the run remembers what it analysed and reported [default: REPORT_DIR/nightly-state.json]
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Folder for report-YYYY-MM-DDTHHMMSSZ.html and .json
+    #[arg(long, default_value = "kubetrail-reports")]
+    pub report_dir: PathBuf,
+    /// Exit with code 3 if a new finding of this severity or higher exists
+    #[arg(long, value_enum)]
+    pub fail_on: Option<SeverityArg>,
+    #[command(flatten)]
+    pub findings: FindingArgs,
 }

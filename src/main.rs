@@ -6,6 +6,10 @@
 
 mod cli;
 mod commands;
+mod findings_table;
+mod ocsf;
+mod report;
+mod timeline;
 
 use std::process::ExitCode;
 

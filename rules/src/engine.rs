@@ -127,7 +127,9 @@ pub async fn run_rule(ctx: &SessionContext, rule: &Rule, window: &Window) -> Res
             rule: rule.id.clone(),
             message: e.to_string(),
         })?;
-    Ok(finding::group(rule, &finding::rows(&batches)))
+    let mut rows = finding::rows(&batches);
+    crate::body_name::fill(ctx, &mut rows).await?;
+    Ok(finding::group(rule, &rows))
 }
 
 fn level_rank(level: &str) -> u8 {

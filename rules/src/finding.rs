@@ -120,6 +120,7 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
             .filter_map(|r| text(r, "severity").and_then(|s| Severity::parse(&s)))
             .max()
             .unwrap_or(rule.severity);
+        let generate_name = text(first, crate::body_name::GENERATE_NAME);
         let mut f = Finding {
             schema_version: FINDING_SCHEMA_VERSION,
             finding_id,
@@ -143,7 +144,12 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
             truncated,
             summary: String::new(),
         };
-        f.summary = fill(&rule.summary, &f, detail.as_deref());
+        f.summary = fill_with(
+            &rule.summary,
+            &f,
+            detail.as_deref(),
+            generate_name.as_deref(),
+        );
         findings.push(f);
     }
     findings
@@ -151,7 +157,22 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
 
 /// Fill a summary template's `{field}` placeholders.
 pub fn fill(template: &str, f: &Finding, detail: Option<&str>) -> String {
+    fill_with(template, f, detail, None)
+}
+
+/// [`fill`], with `{name}` read as `PREFIX* (generateName)` when the object had no name yet
+/// and its create request asked the server to generate one from `generate_name`.
+pub fn fill_with(
+    template: &str,
+    f: &Finding,
+    detail: Option<&str>,
+    generate_name: Option<&str>,
+) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let name = match (&f.name, generate_name) {
+        (None, Some(g)) => format!("{g}* (generateName)"),
+        (n, _) => dash(n),
+    };
     let mut out = template.to_string();
     for (key, value) in [
         ("username", dash(&f.username)),
@@ -159,7 +180,7 @@ pub fn fill(template: &str, f: &Finding, detail: Option<&str>) -> String {
         ("user_agent", dash(&f.user_agent)),
         ("namespace", dash(&f.namespace)),
         ("resource", dash(&f.resource)),
-        ("name", dash(&f.name)),
+        ("name", name),
         ("verb", dash(&f.verb)),
         ("cluster", dash(&f.cluster)),
         ("count", f.count.to_string()),

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod allowlist;
+pub mod body_name;
 pub mod engine;
 pub mod error;
 pub mod finding;

@@ -148,29 +148,15 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;
     let findings_path = dir.join("findings.json");
     std::fs::write(&findings_path, serde_json::to_string_pretty(&report)?)?;
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_header(["severity", "category", "rule", "first seen", "summary"]);
     let shown: Vec<_> = report
         .findings
         .iter()
         .filter(|f| f.severity >= rules::rule::Severity::High)
         .collect();
-    for f in &shown {
-        t.add_row(
-            [
-                f.severity.as_str().to_string(),
-                f.category.clone(),
-                f.rule_id.clone(),
-                f.first_seen.clone().unwrap_or_default(),
-                f.summary.clone(),
-            ]
-            .map(|cell| query::output::visible(&cell).into_owned()),
-        );
-    }
+    let target = crate::findings_table::Target::detect(true);
+    let table = crate::findings_table::table(&shown, target);
     super::to_stdout(|out| {
-        writeln!(out, "{t}")?;
+        writeln!(out, "{table}")?;
         writeln!(
             out,
             "{} high or critical findings shown; {} more of low or medium severity are in the full report {}",

@@ -1,15 +1,18 @@
 //! `kubetrail detect` and `kubetrail rules`.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use query::output::visible;
 use rules::engine::{DetectOptions, Report};
+use rules::finding::Finding;
 use rules::rule::{Rule, Severity};
 
-use crate::cli::{DetectArgs, OutputFormat, RulesCommand, SeverityArg};
+use crate::cli::{
+    DetectArgs, DetectFormat, FindingArgs, OutputFormat, RulesCommand, ScopeArgs, SeverityArg,
+};
 
 pub fn severity(s: SeverityArg) -> Severity {
     match s {
@@ -26,8 +29,13 @@ fn load(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
 }
 
 /// The rules a detect run uses, after --rule and --category.
-pub fn select(args: &DetectArgs) -> Result<Vec<Rule>> {
-    let all = super::sigma::with_sigma(args)?;
+pub fn select(
+    lake: &Path,
+    cluster: Option<String>,
+    args: &FindingArgs,
+    quiet: bool,
+) -> Result<Vec<Rule>> {
+    let all = super::sigma::with_sigma(lake, cluster, args, quiet)?;
     for id in &args.rule_ids {
         if !all.iter().any(|r| &r.id == id) {
             bail!(rules::RuleError::Unknown(id.clone()));
@@ -48,8 +56,9 @@ pub fn select(args: &DetectArgs) -> Result<Vec<Rule>> {
         .collect())
 }
 
-pub fn run(args: DetectArgs) -> Result<ExitCode> {
-    let scope = super::query::scope(&args.scope)?;
+/// What a detect run over `lake` analyses, from the scope and finding options.
+pub fn options(lake: &Path, scope: &ScopeArgs, args: &FindingArgs) -> Result<DetectOptions> {
+    let scope = super::query::scope(scope)?;
     let baseline = query::timearg::parse_duration(&args.baseline)
         .with_context(|| format!("--baseline {:?} is not a duration like 7d", args.baseline))?;
     let allowlist = match &args.allowlist {
@@ -60,8 +69,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         Some(p) => query::ioc::IocList::load(p)?,
         None => Default::default(),
     };
-    let opts = DetectOptions {
-        lake: args.lake.lake.clone(),
+    Ok(DetectOptions {
+        lake: lake.to_path_buf(),
         cluster: scope.cluster,
         since: scope.since,
         until: scope.until,
@@ -69,8 +78,17 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         min_severity: severity(args.min_severity),
         allowlist,
         iocs: std::sync::Arc::new(iocs),
-    };
-    let selected = select(&args)?;
+    })
+}
+
+pub fn run(args: DetectArgs) -> Result<ExitCode> {
+    let opts = options(&args.lake.lake, &args.scope, &args.findings)?;
+    let selected = select(
+        &args.lake.lake,
+        args.scope.cluster.clone(),
+        &args.findings,
+        args.quiet,
+    )?;
     let report = run_detect(&opts, &selected, args.quiet)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -78,7 +96,9 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let written = write_report(&report, args.format, &mut out).and_then(|()| Ok(out.flush()?));
+    let target = crate::findings_table::Target::detect(args.out.is_none());
+    let written = write_report(&report, &selected, args.format, target, &mut out)
+        .and_then(|()| Ok(out.flush()?));
     super::closed_pipe_ok(written)?;
     drop(out);
     if !args.quiet {
@@ -127,15 +147,28 @@ pub fn run_detect(opts: &DetectOptions, selected: &[Rule], quiet: bool) -> Resul
     Ok(report)
 }
 
-fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+fn write_report(
+    report: &Report,
+    selected: &[Rule],
+    format: DetectFormat,
+    target: crate::findings_table::Target,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
-        OutputFormat::Jsonl => {
+        DetectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
+        DetectFormat::Ocsf => {
+            for f in &report.findings {
+                let rule = selected.iter().find(|r| r.id == f.rule_id);
+                let v = crate::ocsf::detection_finding(f, rule);
+                writeln!(out, "{}", serde_json::to_string(&v)?)?;
+            }
+        }
+        DetectFormat::Jsonl => {
             for f in &report.findings {
                 writeln!(out, "{}", serde_json::to_string(f)?)?;
             }
         }
-        OutputFormat::Csv => {
+        DetectFormat::Csv => {
             writeln!(
                 out,
                 "severity,category,rule_id,first_seen,last_seen,cluster,username,source_ip,count,summary"
@@ -158,25 +191,9 @@ fn write_report(report: &Report, format: OutputFormat, out: &mut dyn Write) -> R
                 )?;
             }
         }
-        OutputFormat::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-                .set_header(["severity", "category", "rule", "first seen", "n", "summary"]);
-            for f in &report.findings {
-                t.add_row(
-                    [
-                        f.severity.as_str().to_string(),
-                        f.category.clone(),
-                        f.rule_id.clone(),
-                        f.first_seen.clone().unwrap_or_default(),
-                        f.count.to_string(),
-                        f.summary.clone(),
-                    ]
-                    .map(|cell| visible(&cell).into_owned()),
-                );
-            }
-            writeln!(out, "{t}")?;
+        DetectFormat::Table => {
+            let shown: Vec<&Finding> = report.findings.iter().collect();
+            writeln!(out, "{}", crate::findings_table::table(&shown, target))?;
             writeln!(
                 out,
                 "{} finding(s) from {} rules over {} events ({} to {})",

@@ -3,8 +3,11 @@
 mod demo;
 mod detect;
 mod ingest;
+mod nightly;
 mod query;
+mod report;
 mod sigma;
+mod timeline;
 mod verify;
 
 use std::io::Write;
@@ -25,6 +28,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Rules(cmd) => detect::rules(cmd),
         Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Timeline(args) => timeline::run(args),
+        Command::Nightly(args) => nightly::run(args),
     }
 }
 

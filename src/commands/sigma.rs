@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use rules::rule::Rule;
 use rules::sigma::{self, Mapping, NotLoaded};
 
-use crate::cli::DetectArgs;
+use crate::cli::FindingArgs;
 
 fn mapping(path: Option<&Path>) -> Result<Mapping> {
     Ok(match path {
@@ -19,7 +19,14 @@ fn mapping(path: Option<&Path>) -> Result<Mapping> {
 /// The rules of a detect run before `--rule` / `--category`: the pack (unless `--no-builtin`),
 /// `--rules` folders and `--sigma` rules. Sigma rules that cannot run are listed on stderr as
 /// `sigma: not loaded: ID (FILE): reason` and left out.
-pub fn with_sigma(args: &DetectArgs) -> Result<Vec<Rule>> {
+/// The rules of a run: the pack (unless --no-builtin), --rules folders and --sigma rules, each
+/// Sigma rule planned against the lake at `lake` first.
+pub fn with_sigma(
+    lake: &Path,
+    cluster: Option<String>,
+    args: &FindingArgs,
+    quiet: bool,
+) -> Result<Vec<Rule>> {
     let mut all = if args.no_builtin {
         let mut v = Vec::new();
         for d in &args.rules_dirs {
@@ -39,11 +46,11 @@ pub fn with_sigma(args: &DetectArgs) -> Result<Vec<Rule>> {
     let rt = super::runtime()?;
     rt.block_on(async {
         let scope = query::session::Scope {
-            cluster: args.scope.cluster.clone(),
+            cluster: cluster.clone(),
             since: None,
             until: None,
         };
-        let ctx = query::session::open(&args.lake.lake, &scope).await?;
+        let ctx = query::session::open(lake, &scope).await?;
         let window = query::session::Window {
             since: None,
             until: None,
@@ -53,7 +60,7 @@ pub fn with_sigma(args: &DetectArgs) -> Result<Vec<Rule>> {
         sigma::check_plans(&ctx, &mut loaded).await;
         Ok::<_, anyhow::Error>(())
     })
-    .with_context(|| format!("opening lake {}", args.lake.lake.display()))?;
+    .with_context(|| format!("opening lake {}", lake.display()))?;
     let mut added = 0;
     for r in loaded.rules {
         if let Some(other) = all.iter().find(|x| x.id == r.id) {
@@ -70,7 +77,7 @@ pub fn with_sigma(args: &DetectArgs) -> Result<Vec<Rule>> {
     for n in &loaded.not_loaded {
         eprintln!("{n}");
     }
-    if !args.quiet {
+    if !quiet {
         eprintln!(
             "sigma: {added} rule(s) loaded, {} not loaded{}",
             loaded.not_loaded.len(),

@@ -1,0 +1,296 @@
+//! `kubetrail nightly`: the cron job. Ingest what appeared or grew in the input folder, detect
+//! over the event-time range of the rows this run added (extended back by the longest rule
+//! look-back, never the wall clock), write a report of the findings with new evidence, and
+//! exit 3 when one reaches `--fail-on`.
+//!
+//! Its state (which Parquet files were analysed, which evidence was reported) is written only
+//! after the report: a run killed anywhere leaves the next run to analyse the same new files.
+//! Ingest is called through the same function `kubetrail ingest` uses and resumes by its own
+//! fingerprints.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::NightlyArgs;
+
+const STATE_VERSION: &str = "1";
+
+/// What earlier runs did.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    schema_version: String,
+    /// Parquet files (relative to the lake) whose rows a run has analysed.
+    analysed: BTreeSet<String>,
+    /// `xxh3(rule_id, audit_id)` of every piece of evidence reported, hex.
+    reported: BTreeSet<String>,
+}
+
+impl State {
+    fn load(path: &Path) -> Result<State> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading nightly state {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                schema_version: STATE_VERSION.into(),
+                ..Default::default()
+            }),
+            Err(e) => Err(e).with_context(|| format!("reading nightly state {}", path.display())),
+        }
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    }
+}
+
+fn evidence_key(rule: &str, audit_id: &str) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(rule.as_bytes());
+    h.update(b"\0");
+    h.update(audit_id.as_bytes());
+    format!("{:016x}", h.digest())
+}
+
+/// Every Parquet file of the lake's events, relative to the lake.
+fn parquet_files(lake: &Path) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![lake.join(ingest::sink::layout::EVENTS_DIR)];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("listing {}", d.display())),
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet")
+                && let Ok(rel) = p.strip_prefix(lake)
+            {
+                out.insert(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The event-time range of the rows in `files`.
+async fn time_range(
+    lake: &Path,
+    files: &[String],
+) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| lake.join(f).to_string_lossy().into_owned())
+        .collect();
+    let df = ctx
+        .read_parquet(paths, datafusion::prelude::ParquetReadOptions::default())
+        .await?;
+    ctx.register_table("new_rows", df.into_view())?;
+    let batches = ctx
+        .sql("SELECT min(ts) AS first, max(ts) AS last FROM new_rows")
+        .await?
+        .collect()
+        .await?;
+    let rows = rules::finding::rows(&batches);
+    let parse = |k: &str| {
+        rows.first()
+            .and_then(|r| r.get(k))
+            .and_then(|v| v.as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Ok(parse("first").zip(parse("last")))
+}
+
+/// The longest `INTERVAL 'N unit'` any rule's SQL reaches back.
+fn longest_lookback(rules: &[rules::rule::Rule]) -> Duration {
+    let mut best = Duration::zero();
+    for r in rules {
+        for part in r.sql.split("INTERVAL '").skip(1) {
+            let Some(end) = part.find('\'') else { continue };
+            let mut words = part[..end].split_whitespace();
+            let (Some(n), Some(unit)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<i64>() else { continue };
+            let d = match unit.trim_end_matches('s') {
+                "second" => Duration::seconds(n),
+                "minute" => Duration::minutes(n),
+                "hour" => Duration::hours(n),
+                "day" => Duration::days(n),
+                "week" => Duration::weeks(n),
+                _ => continue,
+            };
+            best = best.max(d);
+        }
+    }
+    best
+}
+
+/// `DIR/report-2026-01-05T031500Z.html` and `.json`, unique in `dir`.
+fn report_paths(dir: &Path, now: DateTime<Utc>) -> (PathBuf, PathBuf) {
+    let stem = format!("report-{}", now.format("%Y-%m-%dT%H%M%SZ"));
+    let mut n = 0;
+    loop {
+        let name = if n == 0 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let html = dir.join(format!("{name}.html"));
+        let json = dir.join(format!("{name}.json"));
+        if !html.exists() && !json.exists() {
+            return (html, json);
+        }
+        n += 1;
+    }
+}
+
+pub fn run(args: NightlyArgs) -> Result<ExitCode> {
+    let lake = args.lake.lake.clone();
+    std::fs::create_dir_all(&args.report_dir)
+        .with_context(|| format!("creating {}", args.report_dir.display()))?;
+    let state_path = args
+        .state
+        .clone()
+        .unwrap_or_else(|| args.report_dir.join("nightly-state.json"));
+    let mut state = State::load(&state_path)?;
+    let quiet = !std::io::stderr().is_terminal();
+
+    let mut opts = ingest::IngestOptions::new(lake.clone(), vec![args.input.clone()]);
+    opts.cluster = args.cluster.clone();
+    let summary = super::ingest::run_with_progress(&opts, quiet).with_context(|| {
+        format!(
+            "ingesting {} into lake {}",
+            args.input.display(),
+            lake.display()
+        )
+    })?;
+    println!(
+        "ingest: {} file(s) read, {} already in the lake, {} rows added, {} quarantined",
+        summary.files, summary.files_skipped, summary.rows, summary.quarantined
+    );
+    for e in &summary.errors {
+        eprintln!("error: {e}");
+    }
+
+    let all = parquet_files(&lake)?;
+    let new: Vec<String> = all.difference(&state.analysed).cloned().collect();
+    if new.is_empty() {
+        println!("nothing new to analyse; no report written");
+        return Ok(if summary.errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let rt = super::runtime()?;
+    let Some((first, last)) = rt.block_on(time_range(&lake, &new))? else {
+        println!("the new files hold no events; no report written");
+        state.analysed.extend(new);
+        state.save(&state_path)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let selected = super::detect::select(&lake, None, &args.findings, false)?;
+    let lookback = longest_lookback(&selected);
+    let since = first - lookback;
+    let until = last + Duration::microseconds(1);
+    let scope = crate::cli::ScopeArgs {
+        cluster: args.cluster.clone(),
+        since: Some(since.to_rfc3339()),
+        until: Some(until.to_rfc3339()),
+    };
+    println!(
+        "analysing {} new Parquet file(s): events {} to {}, window from {} (longest rule look-back {}h)",
+        new.len(),
+        first.to_rfc3339(),
+        last.to_rfc3339(),
+        since.to_rfc3339(),
+        lookback.num_hours()
+    );
+    let detect_opts = super::detect::options(&lake, &scope, &args.findings)?;
+    let mut detected = super::detect::run_detect(&detect_opts, &selected, true)?;
+
+    // Report a finding unless every piece of its evidence was reported before.
+    let mut continuing = Vec::new();
+    detected.findings.retain(|f| {
+        let seen = f
+            .audit_ids
+            .iter()
+            .filter(|id| state.reported.contains(&evidence_key(&f.rule_id, id)))
+            .count();
+        if seen == f.audit_ids.len() && !f.audit_ids.is_empty() {
+            return false;
+        }
+        if seen > 0 {
+            continuing.push(f.finding_id.clone());
+        }
+        true
+    });
+    let failed = !detected.failures.is_empty();
+    for f in &detected.failures {
+        eprintln!("error: rule {} failed: {}", f.rule_id, f.error);
+    }
+    let keys: Vec<String> = detected
+        .findings
+        .iter()
+        .flat_map(|f| f.audit_ids.iter().map(|id| evidence_key(&f.rule_id, id)))
+        .collect();
+    let level = args.fail_on.map(super::detect::severity);
+    let alarming = level.is_some_and(|l| detected.findings.iter().any(|f| f.severity >= l));
+
+    let mut doc = rt.block_on(crate::report::build(&lake, detected, &selected))?;
+    doc.continuing = continuing;
+    let (html_path, json_path) = report_paths(&args.report_dir, Utc::now());
+    std::fs::write(&html_path, crate::report::html::render(&doc)?)
+        .with_context(|| format!("writing {}", html_path.display()))?;
+    std::fs::write(&json_path, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+
+    state.analysed.extend(new);
+    state.reported.extend(keys);
+    state.schema_version = STATE_VERSION.into();
+    state.save(&state_path)?;
+
+    let by: Vec<String> = doc
+        .findings_by_severity
+        .iter()
+        .filter(|s| s.findings > 0)
+        .map(|s| format!("{} {}", s.findings, s.severity))
+        .collect();
+    println!(
+        "{} new finding(s){}{}; report {}",
+        doc.findings.len(),
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        },
+        if doc.continuing.is_empty() {
+            String::new()
+        } else {
+            format!(", {} continuing earlier ones", doc.continuing.len())
+        },
+        html_path.display()
+    );
+    if failed || !summary.errors.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(if alarming {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,94 @@
+//! `kubetrail nightly` run as cron would: two files, nothing new, a third file.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn generate(path: &Path, start: &str, seed: &str) {
+    kubetrail()
+        .args([
+            "gen", "--events", "8000", "--seed", seed, "--start", start, "--out",
+        ])
+        .arg(path)
+        .assert()
+        .success();
+}
+
+fn files_with(dir: &Path, ext: &str) -> usize {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn nightly(lake: &Path, input: &Path, reports: &Path) -> (i32, String) {
+    let out = kubetrail()
+        .args(["nightly", "--fail-on", "high", "--lake"])
+        .arg(lake)
+        .arg("--input")
+        .arg(input)
+        .arg("--report-dir")
+        .arg(reports)
+        .output()
+        .expect("run nightly");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "no escape codes without a terminal"
+    );
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn nightly_ingests_each_file_once_and_reports_only_new_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("incoming");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let (lake, reports) = (dir.path().join("lake"), dir.path().join("reports"));
+    generate(&input.join("a.log"), "2026-01-05T00:00:00Z", "1");
+    generate(&input.join("b.log"), "2026-01-06T00:00:00Z", "2");
+
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 3, "first run finds the generated attacks:\n{out}");
+    let rows = count(&lake, "SELECT count(*) FROM events");
+    let parquet = files_with(&lake, "parquet");
+    assert_eq!(files_with(&reports, "html"), 1);
+    assert_eq!(files_with(&reports, "json"), 2, "report and state");
+
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 0, "second run has nothing new:\n{out}");
+    assert_eq!(count(&lake, "SELECT count(*) FROM events"), rows);
+    assert_eq!(
+        files_with(&lake, "parquet"),
+        parquet,
+        "no Parquet file written"
+    );
+    assert_eq!(files_with(&reports, "html"), 1, "no report written");
+
+    generate(&input.join("c.log"), "2026-01-07T00:00:00Z", "3");
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 3, "third file brings new attacks:\n{out}");
+    assert_eq!(files_with(&reports, "html"), 2);
+    let per_file = query(
+        &lake,
+        "SELECT source_file, count(*) AS n FROM events GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(per_file.len(), 3, "{per_file:?}");
+    let days: i64 = count(
+        &lake,
+        "SELECT count(*) FROM events WHERE ts < TIMESTAMP '2026-01-07T00:00:00Z'",
+    );
+    assert_eq!(days, rows, "the first two files were not ingested again");
+}
