@@ -92,3 +92,59 @@ fn nightly_ingests_each_file_once_and_reports_only_new_evidence() {
     );
     assert_eq!(days, rows, "the first two files were not ingested again");
 }
+
+#[test]
+fn nightly_killed_in_the_middle_finishes_on_the_next_run_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("incoming");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let (lake, reports) = (dir.path().join("lake"), dir.path().join("reports"));
+    for (name, start, seed) in [
+        ("a.log", "2026-01-05T00:00:00Z", "4"),
+        ("b.log", "2026-01-06T00:00:00Z", "5"),
+    ] {
+        kubetrail()
+            .args([
+                "gen", "--events", "60000", "--seed", seed, "--start", start, "--out",
+            ])
+            .arg(input.join(name))
+            .assert()
+            .success();
+    }
+    // Killed at points inside its ingest and, later, inside its detection.
+    for kill_after_ms in [700u64, 2500, 6000] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubetrail"))
+            .args(["nightly", "--fail-on", "high", "--lake"])
+            .arg(&lake)
+            .arg("--input")
+            .arg(&input)
+            .arg("--report-dir")
+            .arg(&reports)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(kill_after_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert!(
+        code == 3 || code == 0,
+        "the run after the kills completes:\n{out}"
+    );
+    assert_eq!(
+        count(&lake, "SELECT count(*) FROM events"),
+        120_000,
+        "{out}"
+    );
+    assert_eq!(
+        count(
+            &lake,
+            "SELECT count(DISTINCT audit_id || '/' || stage) FROM events"
+        ),
+        120_000
+    );
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 0, "nothing new after that:\n{out}");
+}
