@@ -69,6 +69,17 @@ impl FileEnd {
         }
     }
 
+    /// An input read to its end, or ended early by `error`.
+    fn read(error: Option<String>) -> Self {
+        FileEnd {
+            checkpoint: None,
+            skipped: None,
+            error,
+            unreadable: false,
+            raw_bytes: 0,
+        }
+    }
+
     fn skipped(why: String) -> Self {
         FileEnd {
             checkpoint: None,
@@ -601,13 +612,7 @@ impl Reader {
                 }
             }
         }
-        Some(FileEnd {
-            checkpoint: None,
-            skipped: None,
-            error,
-            raw_bytes: 0,
-            unreadable: false,
-        })
+        Some(FileEnd::read(error))
     }
 
     /// Read a JSON document element by element, in bounded memory (see [`Splitter`]).
@@ -634,7 +639,6 @@ impl Reader {
         let mut carry_start = cur.offset;
         let mut at_element = cur.hasher.clone();
         let mut lines_at_element = cur.line - 1;
-        let mut skipped = 0u64;
         loop {
             let before = elements.len();
             splitter.feed(&buf, &mut elements);
@@ -654,7 +658,6 @@ impl Reader {
                 if e.end <= skip_until && !e.truncated {
                     // Ingested from an earlier, cut-off copy of this document.
                     elements.remove(k);
-                    skipped += 1;
                 } else {
                     pending_bytes += elements[k].bytes.len();
                     k += 1;
@@ -695,14 +698,7 @@ impl Reader {
         } else if let Some(r) = &mut cur.record {
             r.pending_tail = None;
         }
-        let _ = skipped;
-        Some(FileEnd {
-            checkpoint: None,
-            skipped: None,
-            error,
-            raw_bytes: 0,
-            unreadable: false,
-        })
+        Some(FileEnd::read(error))
     }
 
     fn send_elements(&mut self, cur: &Cursor, elements: &mut Vec<Element>) -> bool {
