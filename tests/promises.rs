@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{count, event, events, ingest, kubetrail, query};
 use serde_json::Value;
@@ -385,28 +385,31 @@ fn documents_are_resumed_by_content_never_by_a_stale_offset() {
     );
 }
 
-#[test]
-fn a_parser_panic_quarantines_its_line_and_fails_the_run_loudly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("audit.log");
-    std::fs::write(
-        &log,
-        format!(
-            "{}{}\n{}",
-            events("p", 10),
-            event("boom", 1, "mallory"),
-            events("q", 10)
-        ),
-    )
-    .expect("write");
+/// Ingest 21 events, the 11th line holding `boom`, with `KUBETRAIL_FAULT=fault` (debug builds).
+fn ingest_with_fault(dir: &Path, fault: &str) -> (PathBuf, PathBuf, std::process::Output) {
+    let lake = dir.join("lake");
+    let log = dir.join("audit.log");
+    let lines = format!(
+        "{}{}\n{}",
+        events("p", 10),
+        event("boom", 1, "mallory"),
+        events("q", 10)
+    );
+    std::fs::write(&log, lines).expect("write");
     let out = kubetrail()
-        .env("KUBETRAIL_FAULT", "panic-line:boom")
-        .args(["ingest", "--json", "--lake"])
+        .env("KUBETRAIL_FAULT", fault)
+        .args(["ingest", "--quiet", "--lake"])
         .arg(&lake)
         .arg(&log)
         .output()
         .expect("run");
+    (lake, log, out)
+}
+
+#[test]
+fn a_parser_panic_quarantines_its_line_and_fails_the_run_loudly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (lake, _log, out) = ingest_with_fault(dir.path(), "panic-line:boom");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -428,25 +431,7 @@ fn a_parser_panic_quarantines_its_line_and_fails_the_run_loudly() {
 #[test]
 fn a_dead_parser_thread_fails_the_run_and_commits_nothing_of_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("audit.log");
-    std::fs::write(
-        &log,
-        format!(
-            "{}{}\n{}",
-            events("p", 10),
-            event("boom", 1, "mallory"),
-            events("q", 10)
-        ),
-    )
-    .expect("write");
-    let out = kubetrail()
-        .env("KUBETRAIL_FAULT", "panic-worker:boom")
-        .args(["ingest", "--quiet", "--lake"])
-        .arg(&lake)
-        .arg(&log)
-        .output()
-        .expect("run");
+    let (lake, log, out) = ingest_with_fault(dir.path(), "panic-worker:boom");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not processed"), "{stderr}");

@@ -264,20 +264,10 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     state.schema_version = STATE_VERSION.into();
     state.save(&state_path)?;
 
-    let by: Vec<String> = doc
-        .findings_by_severity
-        .iter()
-        .filter(|s| s.findings > 0)
-        .map(|s| format!("{} {}", s.findings, s.severity))
-        .collect();
     println!(
         "{} new finding(s){}{}; report {}",
         doc.findings.len(),
-        if by.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", by.join(", "))
-        },
+        doc.severity_note(),
         if doc.continuing.is_empty() {
             String::new()
         } else {

@@ -35,12 +35,6 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         write_file(p, text.as_bytes())?;
     }
     if !args.quiet {
-        let by: Vec<String> = doc
-            .findings_by_severity
-            .iter()
-            .filter(|s| s.findings > 0)
-            .map(|s| format!("{} {}", s.findings, s.severity))
-            .collect();
         eprintln!(
             "wrote {}{}: {} finding(s){} over {} events",
             args.out.display(),
@@ -49,11 +43,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
                 .map(|p| format!(" and {}", p.display()))
                 .unwrap_or_default(),
             doc.findings.len(),
-            if by.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", by.join(", "))
-            },
+            doc.severity_note(),
             doc.headline.events
         );
     }

@@ -77,6 +77,23 @@ pub struct Document {
     pub continuing: Vec<String>,
 }
 
+impl Document {
+    /// `" (2 high, 5 medium)"`, or nothing when there are no findings: for one-line summaries.
+    pub fn severity_note(&self) -> String {
+        let by: Vec<String> = self
+            .findings_by_severity
+            .iter()
+            .filter(|s| s.findings > 0)
+            .map(|s| format!("{} {}", s.findings, s.severity))
+            .collect();
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by.join(", "))
+        }
+    }
+}
+
 fn by_severity(findings: &[Finding]) -> Vec<SeverityCount> {
     [
         Severity::Critical,
