@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use query::memory::MemoryLimit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,23 @@ pub struct ScopeArgs {
     /// Until this time (exclusive), same forms as --since
     #[arg(long)]
     pub until: Option<String>,
+}
+
+/// How much memory a query may hold before sorts and aggregations spill to disk.
+#[derive(Debug, Clone, Args, Default)]
+pub struct MemoryArgs {
+    /// Memory a query may hold, e.g. 512MiB or 2GiB; over it, sorts and aggregations spill to
+    /// the temp folder, and a query that still cannot fit fails naming the limit [default: the
+    /// smaller of 1GiB and a quarter of the machine's memory]
+    #[arg(long, env = "KUBETRAIL_MEMORY_LIMIT", value_name = "SIZE")]
+    pub memory_limit: Option<MemoryLimit>,
+}
+
+impl MemoryArgs {
+    pub fn limit(&self) -> MemoryLimit {
+        self.memory_limit
+            .unwrap_or_else(MemoryLimit::machine_default)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,6 +221,8 @@ pub struct QueryArgs {
     /// Print the row count and the time from opening the lake to the last row written (stderr)
     #[arg(long)]
     pub timer: bool,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// The SQL statement (table `events`)
     pub sql: String,
 }
@@ -213,6 +233,8 @@ pub struct ShellArgs {
     pub lake: LakeArgs,
     #[command(flatten)]
     pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -231,8 +253,9 @@ pub enum SeverityArg {
     Critical,
 }
 
-/// Every option that changes which findings a run produces. `detect`, `report` and the commands
-/// built on them share it, so their findings agree for the same window.
+/// Every option that changes which findings a run produces, and the memory the run may hold.
+/// `detect`, `report` and the commands built on them share it, so their findings agree for the
+/// same window.
 #[derive(Debug, Clone, Args)]
 pub struct FindingArgs {
     /// History before the window that baseline rules learn from
@@ -265,6 +288,8 @@ pub struct FindingArgs {
     /// Field mapping for Sigma rules [default: the embedded rules/sigma-mapping.yaml]
     #[arg(long)]
     pub sigma_mapping: Option<PathBuf>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@ fn skipped(summary: &Value) -> Vec<String> {
                 .filter_map(|s| s.as_str().map(str::to_string))
                 .collect()
         })
-        .unwrap_or_default()
+        .expect("the summary lists skipped inputs")
 }
 
 fn ingest_json(cmd: &mut assert_cmd::Command) -> Value {
@@ -244,8 +244,8 @@ fn cluster_names_with_slashes_are_stored_as_given_and_kept_apart() {
         .iter()
         .map(|r| {
             (
-                r["cluster"].as_str().unwrap_or_default().to_string(),
-                r["n"].as_i64().unwrap_or_default(),
+                r["cluster"].as_str().expect("a string field").to_string(),
+                r["n"].as_i64().expect("an integer field"),
             )
         })
         .collect();

@@ -25,7 +25,7 @@ fn falco_trace_files_ingest_with_their_event_counts_and_the_malformed_one_is_qua
         "SELECT regexp_replace(source_file, '^.*/', '') AS f, count(*) AS n FROM events GROUP BY 1",
     );
     for row in &rows {
-        let file = row["f"].as_str().unwrap_or_default();
+        let file = row["f"].as_str().expect("a string field");
         assert_eq!(row["n"], counts[file], "{file}");
     }
     assert_eq!(rows.len(), 46, "every well-formed trace file has rows");
@@ -35,7 +35,7 @@ fn falco_trace_files_ingest_with_their_event_counts_and_the_malformed_one_is_qua
     assert!(
         q[0]["source_file"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .ends_with("fal_01_003.json")
     );
     assert_eq!(q[0]["line"], 1);
@@ -43,7 +43,7 @@ fn falco_trace_files_ingest_with_their_event_counts_and_the_malformed_one_is_qua
     assert!(
         q[0]["reason"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .contains("not an audit event"),
         "{}",
         q[0]
@@ -143,7 +143,7 @@ fn every_bad_input_ends_as_rows_or_quarantine_records() {
             .filter(|r| {
                 r["source_file"]
                     .as_str()
-                    .unwrap_or_default()
+                    .expect("a string field")
                     .ends_with(name)
             })
             .count()
@@ -152,7 +152,7 @@ fn every_bad_input_ends_as_rows_or_quarantine_records() {
     assert!(
         q.iter().any(|r| r["reason"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .contains("ends early")),
         "the truncation itself is reported: {reasons:#?}"
     );
@@ -160,7 +160,7 @@ fn every_bad_input_ends_as_rows_or_quarantine_records() {
     assert!(q.iter().any(|r| {
         r["reason"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .starts_with("incomplete last line")
     }));
     assert_eq!(by_file("utf8.log"), 1, "{reasons:#?}");
@@ -381,7 +381,7 @@ fn secret_values_never_reach_the_lake_or_the_quarantine() {
     assert!(
         req["stringData"]["password"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .starts_with("sha256:")
     );
     assert_eq!(
@@ -518,7 +518,7 @@ fn a_small_truncated_gzip_is_quarantined_not_an_error() {
     assert!(q.iter().all(|r| {
         r["source_file"]
             .as_str()
-            .unwrap_or_default()
+            .expect("a string field")
             .ends_with("tiny.log.gz")
     }));
 }

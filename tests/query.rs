@@ -74,7 +74,7 @@ fn cluster_and_time_flags_narrow_events_without_a_where_clause() {
         )
         .lines()
         .nth(1)
-        .unwrap_or_default()
+        .expect("a header and a count row")
         .to_string()
     };
     assert_eq!(n(&[]), "88");
@@ -199,13 +199,12 @@ fn schema_lists_every_column_with_its_meaning() {
     ] {
         assert!(names.contains(&required), "{required}");
     }
-    assert!(
-        doc["columns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|c| !c["description"].as_str().unwrap_or_default().is_empty())
-    );
+    assert!(doc["columns"].as_array().into_iter().flatten().all(|c| {
+        !c["description"]
+            .as_str()
+            .expect("a string field")
+            .is_empty()
+    }));
 }
 
 #[test]

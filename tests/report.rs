@@ -264,7 +264,7 @@ fn create_requests_are_named_from_their_body_in_summaries() {
         .iter()
         .find(|f| f["rule_id"] == "pod-privileged" && f["username"] == "mallory")
         .expect("planted privileged pod found");
-    let summary = pod["summary"].as_str().unwrap_or_default();
+    let summary = pod["summary"].as_str().expect("a string field");
     assert!(
         summary.contains("pods default/evil-* (generateName)"),
         "{summary}"
@@ -273,7 +273,7 @@ fn create_requests_are_named_from_their_body_in_summaries() {
         .iter()
         .find(|f| f["rule_id"] == "binding-to-privileged-role" && f["username"] == "mallory")
         .expect("planted binding found");
-    let summary = binding["summary"].as_str().unwrap_or_default();
+    let summary = binding["summary"].as_str().expect("a string field");
     assert!(summary.contains(XSS_NAME), "{summary}");
     assert!(!summary.contains("clusterrolebindings -"), "{summary}");
 }
@@ -390,7 +390,7 @@ fn at<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
 fn ocsf_violations(v: &Value, schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for k in schema["event_required"].as_array().into_iter().flatten() {
-        let k = k.as_str().unwrap_or_default();
+        let k = k.as_str().expect("a string field");
         if v.get(k).is_none_or(Value::is_null) {
             out.push(format!("missing {k}"));
         }
@@ -416,7 +416,7 @@ fn ocsf_violations(v: &Value, schema: &Value) -> Vec<String> {
     for (path, spec) in schema["objects"].as_object().into_iter().flatten() {
         for obj in at(v, path) {
             for k in spec["required"].as_array().into_iter().flatten() {
-                let k = k.as_str().unwrap_or_default();
+                let k = k.as_str().expect("a string field");
                 if obj.get(k).is_none_or(Value::is_null) {
                     out.push(format!("{path} lacks {k}"));
                 }
@@ -424,7 +424,7 @@ fn ocsf_violations(v: &Value, schema: &Value) -> Vec<String> {
             if let Some(any) = spec["at_least_one"].as_array()
                 && !any
                     .iter()
-                    .any(|k| obj.get(k.as_str().unwrap_or_default()).is_some())
+                    .any(|k| obj.get(k.as_str().expect("a string field")).is_some())
             {
                 out.push(format!("{path} has none of {any:?}"));
             }

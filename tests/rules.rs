@@ -15,7 +15,10 @@ fn rules() -> Vec<serde_json::Value> {
 
 /// The numbers of the closing line `rules test: R rules, T tests: P passed, F failed`.
 fn closing_line(stdout: &str) -> [usize; 4] {
-    let last = stdout.lines().last().unwrap_or_default();
+    let last = stdout
+        .lines()
+        .last()
+        .expect("rules test prints a closing line");
     let numbers: Vec<usize> = last
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())
@@ -109,7 +112,7 @@ fn rules_list_csv_and_json_hold_the_same_rules() {
         Some("id,category,severity,level,baseline,mitre,tests,title")
     );
     let ids: Vec<&str> = lines
-        .map(|l| l.split(',').next().unwrap_or_default())
+        .map(|l| l.split(',').next().expect("split yields a first field"))
         .collect();
     let json_ids: Vec<&str> = json.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids, json_ids);

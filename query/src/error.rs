@@ -22,6 +22,8 @@ pub enum QueryError {
         line: usize,
         message: String,
     },
+    #[error("memory limit: {0}")]
+    MemoryLimit(#[from] crate::memory::ParseLimitError),
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]

@@ -15,6 +15,7 @@ pub mod csr;
 pub mod error;
 pub mod ioc;
 pub mod lake;
+pub mod memory;
 pub mod output;
 pub mod run;
 pub mod session;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{QueryError, Result};
 use crate::lake::EventsTable;
+use crate::memory::MemoryLimit;
 use crate::timearg::sql_ts;
 
 /// What `events` shows: `--cluster`, `--since` and `--until` narrow it without a WHERE clause.
@@ -53,8 +55,14 @@ pub fn check_lake(lake: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A session with `events` over the lake at `lake` (see [`check_lake`]).
+/// A session with `events` over the lake at `lake` (see [`check_lake`]), holding at most the
+/// memory `KUBETRAIL_MEMORY_LIMIT` sets, else the default (see [`crate::memory`]).
 pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+    open_with(lake, scope, MemoryLimit::from_env()?).await
+}
+
+/// [`open`] with an explicit memory limit (`--memory-limit`).
+pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
     check_lake(lake)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = SessionConfig::new()
@@ -68,14 +76,23 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
     // scan while the FilterExec above it is removed, so rows pass unfiltered. Row-group and page
     // pruning from statistics and bloom filters still apply.
     opts.execution.parquet.pushdown_filters = false;
+    // A sort that spilled reserves this much to merge its runs; DataFusion's 10 MB default alone
+    // exceeds a small limit once a rule sorts in several window functions at once.
+    opts.execution.sort_spill_reservation_bytes = memory.sort_merge_reservation();
     opts.execution.parquet.enable_page_index = true;
     opts.execution.parquet.bloom_filter_on_read = true;
     opts.sql_parser.enable_ident_normalization = true;
     // PostgreSQL's grammar: the generic dialect allows trailing commas in select lists and so
     // reads `SELECT ts, cluster FROM events` as `CLUSTER BY`.
     opts.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // Sorts, aggregations and joins reserve from the pool and spill to the temporary folder
+    // when it is full; a query that still cannot fit fails naming the limit.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(memory.pool())
+        .build_arc()?;
     let state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     let mut ctx = SessionContext::new_with_state(state);

@@ -29,6 +29,8 @@ pub struct DetectOptions {
     pub allowlist: Allowlist,
     /// Threat-intel addresses (`--ioc-file`) for `ioc_label(source_ip, ts)`.
     pub iocs: std::sync::Arc<query::ioc::IocList>,
+    /// How much memory the rules' queries may hold (`--memory-limit`).
+    pub memory: query::memory::MemoryLimit,
 }
 
 /// The lake as detect saw it, so a report can be reproduced.
@@ -242,7 +244,7 @@ pub async fn detect(
         since: None,
         until: None,
     };
-    let ctx = session::open(&opts.lake, &scope).await?;
+    let ctx = session::open_with(&opts.lake, &scope, opts.memory).await?;
     ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
     let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;
 

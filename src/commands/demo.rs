@@ -143,6 +143,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         min_severity: rules::rule::Severity::Low,
         allowlist: Default::default(),
         iocs: Default::default(),
+        memory: query::memory::MemoryLimit::machine_default(),
     };
     let pack = rules::pack::builtin()?;
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;

@@ -78,6 +78,7 @@ pub fn options(lake: &Path, scope: &ScopeArgs, args: &FindingArgs) -> Result<Det
         min_severity: severity(args.min_severity),
         allowlist,
         iocs: std::sync::Arc::new(iocs),
+        memory: args.memory.limit(),
     })
 }
 

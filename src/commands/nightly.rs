@@ -251,7 +251,12 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     let level = args.fail_on.map(super::detect::severity);
     let alarming = level.is_some_and(|l| detected.findings.iter().any(|f| f.severity >= l));
 
-    let mut doc = rt.block_on(crate::report::build(&lake, detected, &selected))?;
+    let mut doc = rt.block_on(crate::report::build(
+        &lake,
+        detected,
+        &selected,
+        args.findings.memory.limit(),
+    ))?;
     doc.continuing = continuing;
     let (html_path, json_path) = report_paths(&args.report_dir, Utc::now());
     std::fs::write(&html_path, crate::report::html::render(&doc)?)

@@ -39,7 +39,7 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let scope = scope(&args.scope)?;
     let started = std::time::Instant::now();
     let batches = rt.block_on(async {
-        let ctx = session::open(&args.lake.lake, &scope).await?;
+        let ctx = session::open_with(&args.lake.lake, &scope, args.memory.limit()).await?;
         query::run::collect(&ctx, &args.sql).await
     })?;
     match &args.out {
@@ -64,7 +64,11 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
 pub fn shell(args: ShellArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let scope = scope(&args.scope)?;
-    let ctx = rt.block_on(session::open(&args.lake.lake, &scope))?;
+    let ctx = rt.block_on(session::open_with(
+        &args.lake.lake,
+        &scope,
+        args.memory.limit(),
+    ))?;
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".kubetrail_history"));
     let mut sh = query::shell::Shell {

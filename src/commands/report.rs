@@ -25,7 +25,12 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let detected = super::detect::run_detect(&opts, &selected, args.quiet)?;
     let rt = super::runtime()?;
     let doc = rt
-        .block_on(report::build(lake, detected, &selected))
+        .block_on(report::build(
+            lake,
+            detected,
+            &selected,
+            args.findings.memory.limit(),
+        ))
         .with_context(|| format!("building the report over lake {}", lake.display()))?;
     let html = report::html::render(&doc)?;
     write_file(&args.out, html.as_bytes())?;

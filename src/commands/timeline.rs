@@ -55,7 +55,12 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
                 ..Default::default()
             };
             let found = rt.block_on(async {
-                let ctx = query::session::open(&args.lake.lake, &lake_scope).await?;
+                let ctx = query::session::open_with(
+                    &args.lake.lake,
+                    &lake_scope,
+                    args.findings.memory.limit(),
+                )
+                .await?;
                 timeline::find_request(&ctx, id).await
             })?;
             let Some((user, at)) = found else {
@@ -95,7 +100,9 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
     };
     let tl = rt
         .block_on(async {
-            let ctx = query::session::open(&args.lake.lake, &scope).await?;
+            let ctx =
+                query::session::open_with(&args.lake.lake, &scope, args.findings.memory.limit())
+                    .await?;
             timeline::build(&ctx, &subject, &opts).await
         })
         .with_context(|| format!("building the timeline of {subject}"))?;

@@ -131,7 +131,12 @@ fn by_category(findings: &[Finding]) -> Vec<CategoryCount> {
 }
 
 /// Build the report from detect's result: `rules` are the rules that ran.
-pub async fn build(lake: &Path, detected: Detected, rules: &[Rule]) -> Result<Document> {
+pub async fn build(
+    lake: &Path,
+    detected: Detected,
+    rules: &[Rule],
+    memory: query::memory::MemoryLimit,
+) -> Result<Document> {
     let parse = |s: &Option<String>| -> Option<chrono::DateTime<chrono::Utc>> {
         s.as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -146,7 +151,7 @@ pub async fn build(lake: &Path, detected: Detected, rules: &[Rule]) -> Result<Do
         cluster: detected.cluster.clone(),
         ..Default::default()
     };
-    let ctx = query::session::open(lake, &window_scope).await?;
+    let ctx = query::session::open_with(lake, &window_scope, memory).await?;
     let headline = facts::headline(&ctx).await?;
     let span = match (&headline.first_event, &headline.last_event) {
         (Some(a), Some(b)) => chart::epoch(b).unwrap_or(0) - chart::epoch(a).unwrap_or(0),
@@ -159,7 +164,7 @@ pub async fn build(lake: &Path, detected: Detected, rules: &[Rule]) -> Result<Do
     let gaps = coverage::gaps(&ctx).await?;
     let (quarantined_lines, quarantine_files) = coverage::quarantined(lake)?;
     // Evidence may lie in a baseline rule's history: look it up in the whole lake.
-    let lake_ctx = query::session::open(lake, &lake_scope).await?;
+    let lake_ctx = query::session::open_with(lake, &lake_scope, memory).await?;
     let finding_details = evidence::details(&lake_ctx, &detected, rules).await?;
     Ok(Document {
         schema_version: REPORT_SCHEMA_VERSION,

@@ -82,7 +82,8 @@ pub fn quarantine(lake: &Path) -> Vec<Value> {
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
-        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let text = std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("read quarantine file {}: {e}", p.display()));
         out.extend(
             text.lines()
                 .map(|l| serde_json::from_str::<Value>(l).expect("quarantine jsonl")),

@@ -1,0 +1,126 @@
+//! `--memory-limit`: queries and the rule pack hold at most the memory they are given, spill
+//! what they can, and fail naming the limit (never an out-of-memory kill) when they cannot fit.
+
+mod common;
+
+use common::*;
+
+/// A generated day of 20,000 events: enough for a sort that does not fit in a few MiB.
+fn generated_lake() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("audit.log");
+    stdout_of(
+        kubetrail()
+            .args(["gen", "--events", "20000", "--seed", "5", "--out"])
+            .arg(&log),
+    );
+    ingest(&dir.path().join("lake"), &[&log], &["--cluster", "mem"]);
+    dir
+}
+
+fn query_csv(lake: &std::path::Path, limit: Option<&str>, sql: &str) -> std::process::Output {
+    let mut cmd = kubetrail();
+    cmd.env_remove("KUBETRAIL_MEMORY_LIMIT")
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(lake);
+    if let Some(l) = limit {
+        cmd.args(["--memory-limit", l]);
+    }
+    cmd.arg(sql).output().expect("run kubetrail")
+}
+
+// Every event eight times with its URI, body and user agent, sorted: about 45 MB to sort
+// against a pool of 18 MB.
+const LIMIT: &str = "24MiB";
+const BIG_SORT: &str = "SELECT audit_id, k, request_uri, request_object, user_agent \
+                        FROM events, (VALUES (1), (2), (3), (4), (5), (6), (7), (8)) AS v(k) \
+                        ORDER BY request_uri, audit_id, k";
+
+#[test]
+fn a_sort_bigger_than_the_limit_spills_and_gives_the_same_rows() {
+    let dir = generated_lake();
+    let lake = dir.path().join("lake");
+    let free = query_csv(&lake, None, BIG_SORT);
+    assert!(free.status.success(), "{free:?}");
+    let small = query_csv(&lake, Some(LIMIT), BIG_SORT);
+    assert!(
+        small.status.success(),
+        "{}",
+        String::from_utf8_lossy(&small.stderr)
+    );
+    assert!(free.stdout == small.stdout, "the spilled sort differs");
+    // It did spill: the sort's metrics count the runs written to disk.
+    let plan = query_csv(&lake, Some(LIMIT), &format!("EXPLAIN ANALYZE {BIG_SORT}"));
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    let spills: u64 = plan
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spills > 0, "no spill under {LIMIT}: {plan}");
+}
+
+#[test]
+fn a_query_that_cannot_fit_fails_naming_the_limit() {
+    let dir = generated_lake();
+    let lake = dir.path().join("lake");
+    // One group holding every body: an aggregate state that cannot spill.
+    let sql = "SELECT array_agg(request_object) AS a FROM events";
+    let out = query_csv(&lake, Some("2MiB"), sql);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("memory limit (2MiB)"), "{stderr}");
+    assert!(stderr.contains("--memory-limit"), "{stderr}");
+    // The environment variable sets the same limit.
+    let out = kubetrail()
+        .env("KUBETRAIL_MEMORY_LIMIT", "2MiB")
+        .args(["query", "--lake"])
+        .arg(&lake)
+        .arg(sql)
+        .output()
+        .expect("run kubetrail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("memory limit (2MiB)"), "{stderr}");
+}
+
+#[test]
+fn the_pack_under_a_small_limit_finds_what_it_finds_without_one() {
+    let dir = generated_lake();
+    let lake = dir.path().join("lake");
+    let detect = |limit: &str| {
+        let out = stdout_of(
+            kubetrail()
+                .args(["detect", "--quiet", "--format", "jsonl", "--lake"])
+                .arg(&lake)
+                .args(["--memory-limit", limit]),
+        );
+        let mut ids: Vec<String> = out
+            .lines()
+            .map(|l| {
+                let f: serde_json::Value = serde_json::from_str(l).expect("finding");
+                format!("{} {}", f["rule_id"], f["audit_ids"])
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let roomy = detect("4GiB");
+    assert!(roomy.len() > 10, "the generated attacks are found");
+    assert_eq!(detect("64MiB"), roomy);
+}
+
+#[test]
+fn a_malformed_limit_is_refused_with_the_reason() {
+    let out = kubetrail()
+        .args(["query", "--memory-limit", "lots", "SELECT 1"])
+        .output()
+        .expect("run kubetrail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a size"), "{stderr}");
+}
