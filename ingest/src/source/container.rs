@@ -19,6 +19,10 @@ pub struct CriLine<'a> {
 
 /// A CRI line's parts, if `line` is one (`<RFC 3339 time> <stdout|stderr> <P|F> <text>`).
 pub fn cri_line(line: &[u8]) -> Option<CriLine<'_>> {
+    // Most lines are JSON: tell them apart by the first byte before looking for a space.
+    if !line.first()?.is_ascii_digit() {
+        return None;
+    }
     let sp = memchr::memchr(b' ', line)?;
     let time = &line[..sp];
     if time.len() < 20 || !time[0].is_ascii_digit() || time[4] != b'-' || time[10] != b'T' {
