@@ -8,10 +8,10 @@ for t in decode_line read_input decompress redact_body redact_quarantine; do
   mkdir -p "corpus/$t"
 done
 # Lines and documents of every envelope, plus a few Falco trace files and the audit2rbac log.
-cp seeds/*.json seeds/*.log corpus/decode_line/
+cp seeds/*.json seeds/*.log seeds/*.csv corpus/decode_line/
 cp "$public"/falco-k8s-audit/trace_files/{create_clusterrolebinding,attach_pod,create_secret,fal_01_003}.json corpus/decode_line/ 2>/dev/null || true
 # Whole files: everything above, and the compressed framings.
-cp seeds/*.json seeds/*.log seeds/*.gz seeds/*.zst corpus/read_input/
+cp seeds/*.json seeds/*.log seeds/*.csv seeds/*.gz seeds/*.zst corpus/read_input/
 cp "$public"/audit2rbac-demo/demo.log corpus/read_input/
 cp seeds/*.gz seeds/*.zst corpus/decompress/
 # Bodies for the redactor (first byte picks the resource) and whole events for quarantine.

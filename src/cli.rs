@@ -75,10 +75,64 @@ pub enum DetectFormat {
     Ocsf,
 }
 
+/// `ingest --input-format`: one value per reader (see `ingest::source::format::InputFormat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// Decide per line by the fields present (bare events, EventList, arrays, EKS, GKE, AKS, container logs)
+    /// Decide per file (documents, CSV exports) and per line (by the fields present)
     Auto,
+    /// Bare audit Events, one per line (or one pretty-printed)
+    Event,
+    /// Webhook EventList documents and JSON arrays of events
+    #[value(name = "eventlist")]
+    EventList,
+    /// CloudWatch Logs JSON: subscription envelopes, filter-log-events output, Logs Insights JSON
+    Eks,
+    /// Logs Insights CSV export (@timestamp, @message, optional @logStream and @log)
+    EksInsightsCsv,
+    /// CreateExportTask files: `<time> <event JSON>` per line
+    EksExport,
+    /// Firehose objects: CloudWatch subscription envelopes back to back, no newline between
+    Firehose,
+    /// GKE Cloud Audit Logs LogEntry
+    Gke,
+    /// GKE LogEntry through Pub/Sub (push or pull message, base64 message.data)
+    GkePubsub,
+    /// AKS diagnostic records (properties.log) and Event Hub {"records": [...]} bodies
+    Aks,
+    /// AKSAudit / AKSAuditAdmin Log Analytics rows exported as JSON
+    AksTable,
+    /// AKSAudit / AKSAuditAdmin Log Analytics rows exported as CSV
+    AksTableCsv,
+    /// CRI container-log lines, partial (P) lines joined
+    Cri,
+    /// docker json-file container-log lines
+    Docker,
+    /// --audit-log-format=legacy text lines
+    Legacy,
+}
+
+impl InputFormat {
+    /// The ingest library's reader of the same name.
+    pub fn reader(self) -> ingest::source::format::InputFormat {
+        use ingest::source::format::InputFormat as F;
+        match self {
+            InputFormat::Auto => F::Auto,
+            InputFormat::Event => F::Event,
+            InputFormat::EventList => F::EventList,
+            InputFormat::Eks => F::Eks,
+            InputFormat::EksInsightsCsv => F::EksInsightsCsv,
+            InputFormat::EksExport => F::EksExport,
+            InputFormat::Firehose => F::Firehose,
+            InputFormat::Gke => F::Gke,
+            InputFormat::GkePubsub => F::GkePubsub,
+            InputFormat::Aks => F::Aks,
+            InputFormat::AksTable => F::AksTable,
+            InputFormat::AksTableCsv => F::AksTableCsv,
+            InputFormat::Cri => F::Cri,
+            InputFormat::Docker => F::Docker,
+            InputFormat::Legacy => F::Legacy,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,7 +142,8 @@ pub enum Command {
   kubetrail ingest /var/log/kubernetes/audit/
   kubetrail ingest --lake /data/lake --cluster prod-eu audit.log audit-2024-05-01T12-00-00.000.log.gz
   kubectl logs -n kube-system kube-apiserver-0 | kubetrail ingest --cluster lab -
-  kubetrail ingest --strict webhook-batches/   # exit 4 if any line was quarantined")]
+  kubetrail ingest --strict webhook-batches/   # exit 4 if any line was quarantined
+  kubetrail ingest --input-format firehose --cluster prod-eks s3-export/   # force one reader")]
     Ingest(IngestArgs),
     /// Run one SQL statement over the lake
     #[command(after_help = "Examples:
@@ -180,7 +235,7 @@ pub struct IngestArgs {
     /// Cluster name for these events [default: the one the input names, else `default`]
     #[arg(long)]
     pub cluster: Option<String>,
-    /// Input format
+    /// Reader for every input; `auto` detects the format per file and per line
     #[arg(long, value_enum, default_value = "auto")]
     pub input_format: InputFormat,
     /// Exit with code 4 if any input line was quarantined
@@ -476,4 +531,21 @@ pub struct NightlyArgs {
     pub fail_on: Option<SeverityArg>,
     #[command(flatten)]
     pub findings: FindingArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_input_format_value_names_the_reader_of_that_name() {
+        for v in InputFormat::value_variants() {
+            let value = v.to_possible_value().expect("every value is visible");
+            assert_eq!(v.reader().name(), value.get_name());
+        }
+        assert_eq!(
+            InputFormat::value_variants().len(),
+            ingest::source::format::InputFormat::ALL.len()
+        );
+    }
 }

@@ -14,9 +14,11 @@ use ingest::batch::EventBatchBuilder;
 use ingest::normalize::{self, Origin, raw::RawEvent};
 use ingest::quarantine::Record;
 use ingest::redact::Redactor;
+use ingest::source::container::{self, Partials, Step};
 use ingest::source::envelope::{self, Sink, Wrap};
+use ingest::source::format::{CsvKind, InputFormat};
 use ingest::source::open::{self, InputPath};
-use ingest::source::reader::{ChunkKind, Reader};
+use ingest::source::reader::{ChunkKind, MAX_LINE_BYTES, Reader};
 use ingest::state::{FINGERPRINT_BYTES, LakeState};
 use serde_json::Value;
 
@@ -79,6 +81,7 @@ impl Sink for CheckSink {
             line: 1,
             format: wrap.format,
             wrapper_ts: wrap.wrapper_ts,
+            wrapper_stream: wrap.stream.as_deref(),
         };
         match normalize::prepare(ev, &origin, &self.redactor) {
             Ok(prepared) => {
@@ -95,25 +98,58 @@ impl Sink for CheckSink {
 }
 
 /// One line or document, as the pipeline decodes it (every envelope: bare event, EventList,
-/// array, EKS, CloudWatch Insights, GKE, AKS, CRI, docker).
+/// array, EKS, CloudWatch Insights, CreateExportTask, GKE and its Pub/Sub messages, AKS records
+/// and table rows, CRI, docker, legacy text).
 pub fn decode_text(text: &str) -> Counts {
     let mut sink = CheckSink::new();
     envelope::decode(text, &mut sink);
     sink.finish()
 }
 
-/// A chunk of newline-separated lines, split as the pipeline splits them.
+/// One line or CSV record decoded as `format`, as `--input-format` forces it.
+pub fn decode_text_as(format: InputFormat, text: &str) -> Counts {
+    let mut sink = CheckSink::new();
+    envelope::decode_as(format, text, &mut sink);
+    sink.finish()
+}
+
+/// A chunk of newline-separated lines, split as the pipeline splits them, CRI partial lines
+/// joined as the pipeline joins them.
 pub fn decode_lines(data: &[u8]) -> Counts {
     let mut sink = CheckSink::new();
-    for line in data.split(|&b| b == b'\n') {
+    let mut partials = Partials::default();
+    for (n, line) in data.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
+        }
+        if let Some(cri) = container::cri_line(line) {
+            match partials.push(&cri, n as u64 + 1, 0, MAX_LINE_BYTES) {
+                Step::Whole => {}
+                Step::Held => continue,
+                Step::Joined(run) => {
+                    match std::str::from_utf8(&run.bytes) {
+                        Ok(text) => container::decode_cri_text(
+                            container::cri_time(&run.time),
+                            text,
+                            &mut sink,
+                        ),
+                        Err(e) => sink.reject_bytes(
+                            format!("invalid UTF-8 at {}", e.valid_up_to()),
+                            &run.bytes,
+                        ),
+                    }
+                    continue;
+                }
+            }
         }
         match std::str::from_utf8(line) {
             Ok(text) => envelope::decode(text, &mut sink),
             Err(e) => sink.reject_bytes(format!("invalid UTF-8 at byte {}", e.valid_up_to()), line),
         }
+    }
+    for run in partials.finish() {
+        sink.reject_bytes("CRI partial line cut off".into(), &run.bytes);
     }
     sink.finish()
 }
@@ -164,7 +200,10 @@ pub fn read_input(data: &[u8]) -> Counts {
                 let mut c = Counts::default();
                 for e in &chunk.elements {
                     let one = match std::str::from_utf8(&e.bytes) {
-                        Ok(text) if !e.truncated => decode_text(text),
+                        Ok(text) if !e.truncated => match CsvKind::of_element(e.format) {
+                            Some(kind) => decode_text_as(kind.format(), text),
+                            None => decode_text(text),
+                        },
                         _ => Counts {
                             rows: 0,
                             rejects: 1,

@@ -21,11 +21,14 @@ use crate::redact::Redactor;
 use crate::sink::layout::{KeySource, Lake};
 use crate::sink::manifest::{DataFile, Manifest};
 use crate::sink::parquet::write_sorted;
+use crate::source::container::{self, Partials, Step};
 use crate::source::envelope::{self, Sink, Wrap};
+use crate::source::format::{CsvKind, InputFormat};
 use crate::source::open::{self, InputPath};
 use crate::source::reader::{
     Checkpoint, Chunk, ChunkKind, FileEnd, KEEP_OF_OVERLONG, MAX_LINE_BYTES, Reader,
 };
+use crate::source::reason::Rejection;
 use crate::state::LakeState;
 
 /// How to ingest.
@@ -45,6 +48,8 @@ pub struct IngestOptions {
     pub dedup_window: usize,
     /// Where the redaction key is.
     pub key: KeySource,
+    /// The reader to use for every input; [`InputFormat::Auto`] detects it.
+    pub input_format: InputFormat,
 }
 
 impl IngestOptions {
@@ -58,6 +63,7 @@ impl IngestOptions {
             commit_bytes: 1 << 30,
             dedup_window: 1 << 20,
             key: KeySource::InLake,
+            input_format: InputFormat::Auto,
         }
     }
 }
@@ -128,6 +134,7 @@ struct ParseContext {
     seed: u64,
     cluster: Option<String>,
     inputs: Vec<String>,
+    format: InputFormat,
 }
 
 impl Sink for ChunkSink<'_> {
@@ -137,6 +144,7 @@ impl Sink for ChunkSink<'_> {
             line: self.line as i64,
             format: wrap.format,
             wrapper_ts: wrap.wrapper_ts,
+            wrapper_stream: wrap.stream.as_deref(),
         };
         match normalize::prepare(ev, &origin, &self.ctx.redactor) {
             Ok(prepared) => {
@@ -231,8 +239,21 @@ fn parse_chunk(
                     sink.reject_bytes(reason, &e.bytes[..keep]);
                     continue;
                 }
+                let forced = match ctx.format {
+                    InputFormat::Auto | InputFormat::Event | InputFormat::EventList => None,
+                    other => Some(other),
+                };
+                // CSV records are decoded as their export's rows; with a forced format, every
+                // element as that format.
+                let as_format = CsvKind::of_element(e.format)
+                    .map(CsvKind::format)
+                    .or(forced);
                 match std::str::from_utf8(&e.bytes) {
                     Ok(text) if e.format == "event" => decode_guarded(text, &mut sink, &mut panics),
+                    Ok(text) if as_format.is_some() => {
+                        let format = as_format.unwrap_or_default();
+                        decode_as_guarded(format, text, &mut sink, &mut panics)
+                    }
                     Ok(text) if text.trim_start().starts_with('{') => {
                         decode_item(text, e.format, &mut sink, &mut panics)
                     }
@@ -248,6 +269,8 @@ fn parse_chunk(
         }
         ChunkKind::Lines => {
             let data = &chunk.data;
+            let joins = matches!(ctx.format, InputFormat::Auto | InputFormat::Cri);
+            let mut partials = Partials::default();
             let mut start = 0usize;
             while start < data.len() {
                 let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
@@ -258,16 +281,54 @@ fn parse_chunk(
                 sink.offset = chunk.offset + start as u64;
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     lines += 1;
-                    match std::str::from_utf8(line) {
-                        Ok(text) => decode_guarded(text, &mut sink, &mut panics),
-                        Err(e) => sink.reject_bytes(
-                            format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-                            line,
-                        ),
+                    let step = match container::cri_line(line) {
+                        Some(cri) if joins => {
+                            let (at, offset) = (sink.line, sink.offset);
+                            match partials.push(&cri, at, offset, MAX_LINE_BYTES) {
+                                Step::Whole => None,
+                                Step::Held => Some(None),
+                                Step::Joined(run) => Some(Some(run)),
+                            }
+                        }
+                        _ => None,
+                    };
+                    match step {
+                        None => match std::str::from_utf8(line) {
+                            Ok(text) => decode_guarded(text, &mut sink, &mut panics),
+                            Err(e) => sink.reject_bytes(
+                                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+                                line,
+                            ),
+                        },
+                        Some(None) => {}
+                        Some(Some(run)) => {
+                            let (line_now, offset_now) = (sink.line, sink.offset);
+                            joined(run, &mut sink, &mut panics);
+                            (sink.line, sink.offset) = (line_now, offset_now);
+                        }
                     }
                 }
                 sink.line += 1;
                 start = end + 1;
+            }
+            // Pieces whose final piece is not in the chunk: the reader keeps the pieces of a
+            // line together, so the input ended (or the line is over the size limit).
+            for run in partials.finish() {
+                sink.line = run.line;
+                sink.offset = run.offset;
+                let reason = if run.total >= MAX_LINE_BYTES {
+                    Rejection::CriPartialTooLarge {
+                        bytes: run.total,
+                        limit: MAX_LINE_BYTES,
+                    }
+                } else {
+                    Rejection::CriPartialCutOff {
+                        pieces: run.pieces,
+                        bytes: run.total,
+                    }
+                };
+                let keep = run.bytes.len().min(KEEP_OF_OVERLONG);
+                sink.reject_bytes(reason.to_string(), &run.bytes[..keep]);
             }
         }
     }
@@ -292,6 +353,54 @@ fn parse_chunk(
     })
 }
 
+/// A CRI line joined from its pieces: decoded from the line of its first piece.
+fn joined(run: container::Run, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    sink.line = run.line;
+    sink.offset = run.offset;
+    if run.total > run.bytes.len() {
+        let reason = Rejection::CriPartialTooLarge {
+            bytes: run.total,
+            limit: MAX_LINE_BYTES,
+        };
+        let keep = run.bytes.len().min(KEEP_OF_OVERLONG);
+        return sink.reject_bytes(reason.to_string(), &run.bytes[..keep]);
+    }
+    let text = match std::str::from_utf8(&run.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let reason = Rejection::CriNotUtf8 {
+                at: e.valid_up_to(),
+            };
+            return sink.reject_bytes(reason.to_string(), &run.bytes);
+        }
+    };
+    let wrapper_ts = container::cri_time(&run.time);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        container::decode_cri_text(wrapper_ts, text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+/// Decode one element as a given format ([`decode_guarded`] for a CSV record or a forced
+/// format's element).
+fn decode_as_guarded(
+    format: InputFormat,
+    text: &str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode_as(format, text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
 /// Decode one item of a document ([`decode_guarded`] for an item).
 fn decode_item(
     text: &str,
@@ -308,12 +417,14 @@ fn decode_item(
     }
 }
 
-/// Decode one line or document; a panic in the decoder (a bug) quarantines the line with the
-/// panic's message instead of taking the parser thread and its chunk down.
+/// Decode one line or document (as the forced format, if any); a panic in the decoder (a bug)
+/// quarantines the line with the panic's message instead of taking the parser thread and its
+/// chunk down.
 fn decode_guarded(text: &str, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    let format = sink.ctx.format;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::fault::line(text);
-        envelope::decode(text, sink)
+        envelope::decode_as(format, text, sink)
     }));
     if let Err(payload) = outcome {
         panicked(payload, text, sink, panics);
@@ -509,15 +620,17 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
         seed,
         cluster: opts.cluster.clone(),
         inputs: inputs.iter().map(InputPath::display).collect(),
+        format: opts.input_format,
     });
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (res_tx, res_rx) = crossbeam_channel::bounded(threads * 2);
-    let reader = Reader::new(
+    let mut reader = Reader::new(
         inputs.clone(),
         state.clone(),
         progress.bytes_read.clone(),
         chunk_tx,
     );
+    reader.format = opts.input_format;
     let reader_handle = std::thread::Builder::new()
         .name("kubetrail-read".into())
         .spawn(move || reader.run())

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Version of the `events` schema written into each Parquet file.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "kubetrail.schema_version";
 
@@ -81,6 +81,7 @@ pub mod col {
     pub const CSR_USERNAME: &str = "csr_username";
     pub const SOURCE_FORMAT: &str = "source_format";
     pub const WRAPPER_TS: &str = "wrapper_ts";
+    pub const WRAPPER_STREAM: &str = "wrapper_stream";
     pub const SOURCE_FILE: &str = "source_file";
     pub const SOURCE_LINE: &str = "source_line";
     pub const CLUSTER: &str = "cluster";
@@ -413,12 +414,17 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         SOURCE_FORMAT,
         Str,
-        "envelope the event came in: event, eventlist, array, eks, gke, aks, cri, docker",
+        "envelope the event came in: event, eventlist, array, eks (CloudWatch JSON, Firehose), eks-insights-csv, eks-export, gke, gke-pubsub, aks, aks-table, aks-table-csv, cri, docker, legacy",
     ),
     c(
         WRAPPER_TS,
         Timestamp,
-        "the cloud wrapper's own time (GKE timestamp, AKS time, CloudWatch timestamp) where there is one",
+        "the wrapper's own time where there is one (GKE receiveTimestamp, AKS time or TimeGenerated, CloudWatch timestamp or @timestamp, export line time, container-log time); never used for ts when the event has its own",
+    ),
+    c(
+        WRAPPER_STREAM,
+        Str,
+        "the log stream or API server instance the wrapper names: CloudWatch logStream or @logStream (EKS), AKS properties.pod or PodName, the Pub/Sub subscription (GKE)",
     ),
     required(SOURCE_FILE, Str, "the input file the event came from"),
     required(

@@ -18,10 +18,13 @@ use raw::{JStr, RawEvent, s};
 pub struct Origin<'a> {
     pub source_file: &'a str,
     pub line: i64,
-    /// `event`, `eventlist`, `array`, `eks`, `gke`, `aks`, `cri`, `docker`.
+    /// `event`, `eventlist`, `array`, `eks`, `eks-insights-csv`, `eks-export`, `gke`,
+    /// `gke-pubsub`, `aks`, `aks-table`, `aks-table-csv`, `cri`, `docker`, `legacy`.
     pub format: &'static str,
     /// The wrapper's own timestamp, if it has one.
     pub wrapper_ts: Option<i64>,
+    /// The log stream or API server instance the wrapper names, if it names one.
+    pub wrapper_stream: Option<&'a str>,
 }
 
 /// An event ready to be written: every derived value computed, strings still borrowed.
@@ -346,6 +349,7 @@ impl Prepared<'_, '_> {
             .str(p.csr_username.as_deref())
             .str(Some(origin.format))
             .ts(origin.wrapper_ts)
+            .str(origin.wrapper_stream)
             .str(Some(origin.source_file))
             .i64(Some(origin.line));
         r.end();

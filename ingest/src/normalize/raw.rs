@@ -186,6 +186,11 @@ pub struct RawMeta<'a> {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawEvent<'a> {
+    /// Kept as JSON text: any type is accepted here (some producers write nonsense).
+    #[serde(borrow, default)]
+    pub kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub api_version: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub level: Option<JStr<'a>>,
     #[serde(borrow, default, rename = "auditID")]
@@ -248,14 +253,39 @@ pub struct RawEvent<'a> {
     /// docker json-file container log line.
     #[serde(borrow, default)]
     pub log: Option<&'a RawValue>,
+    /// CloudWatch Logs Insights row (JSON export).
+    #[serde(borrow, default, rename = "@message")]
+    pub at_message: Option<&'a RawValue>,
+    /// Pub/Sub pull response (`{"receivedMessages": [...]}`).
+    #[serde(borrow, default)]
+    pub received_messages: Option<&'a RawValue>,
+    /// Log Analytics `AKSAudit` / `AKSAuditAdmin` row (PascalCase columns).
+    #[serde(borrow, default, rename = "AuditId")]
+    pub aks_audit_id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "RequestUri")]
+    pub aks_request_uri: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "RequestReceivedTime")]
+    pub aks_received: Option<&'a RawValue>,
 }
 
 impl RawEvent<'_> {
     /// True if the object carries any of the fields only an audit event has.
+    ///
+    /// An object that says it is one (`kind: Event` and an `audit.k8s.io` apiVersion) is one,
+    /// however many optional fields it lacks.
     pub fn looks_like_event(&self) -> bool {
         self.audit_id.is_some()
             || self.request_uri.is_some()
             || (self.verb.is_some() && self.stage.is_some())
+            || self.says_it_is_an_event()
+    }
+
+    /// `kind: Event` with an `audit.k8s.io/...` apiVersion.
+    pub fn says_it_is_an_event(&self) -> bool {
+        self.kind.is_some_and(|k| k.get() == r#""Event""#)
+            && self
+                .api_version
+                .is_some_and(|v| v.get().starts_with(r#""audit.k8s.io/"#))
     }
 }
 
@@ -287,6 +317,22 @@ mod tests {
         assert_eq!(user.groups.map(|g| g.0.len()), None);
         assert_eq!(user.extra.map(|e| e.0.len()), Some(0));
         assert!(ev.object_ref.is_none());
+    }
+
+    #[test]
+    fn an_object_that_says_it_is_an_audit_event_is_one_without_optional_fields() {
+        let ev: RawEvent = serde_json::from_str(
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","requestReceivedTimestamp":"2026-01-05T10:00:00.000001Z"}"#,
+        )
+        .expect("parses");
+        assert!(ev.looks_like_event());
+        let ev: RawEvent =
+            serde_json::from_str(r#"{"kind":"Event","apiVersion":"v1","reason":"Pulled"}"#)
+                .expect("parses");
+        assert!(
+            !ev.looks_like_event(),
+            "a core/v1 Event is not an audit event"
+        );
     }
 
     #[test]

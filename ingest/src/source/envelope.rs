@@ -1,19 +1,24 @@
 //! Which envelope wraps the events of a line (or document), decided by the fields present, never
-//! by `apiVersion` or `kind`: a bare Event, a webhook EventList, a JSON array, or a managed
-//! cloud's wrapper (one module each).
+//! by `apiVersion` or `kind` alone: a bare Event, a webhook EventList, a JSON array, a managed
+//! cloud's wrapper, a container-log line or a legacy text line (one module each). With a forced
+//! [`InputFormat`] only that format's reader is tried.
 
 use serde_json::value::RawValue;
 
-use super::{aks, container, eks, gke};
+use super::format::InputFormat;
+use super::reason::Rejection;
+use super::{aks, container, eks, gke, legacy};
 use crate::normalize::raw::RawEvent;
 
-/// How an event was wrapped.
+/// How an event was wrapped: what the wrapper knows that the Event does not.
 #[derive(Debug, Clone, Default)]
 pub struct Wrap {
     pub format: &'static str,
     pub wrapper_ts: Option<i64>,
     /// The cluster the wrapper names (EKS log group, GKE cluster_name, AKS resourceId).
     pub cluster: Option<String>,
+    /// The log stream or API server instance the wrapper names (CloudWatch logStream, AKS pod).
+    pub stream: Option<String>,
 }
 
 impl Wrap {
@@ -31,16 +36,102 @@ pub trait Sink {
     fn event(&mut self, ev: &RawEvent<'_>, raw: &str, wrap: &Wrap);
     /// Something in the line that is not an audit event, and why.
     fn reject(&mut self, reason: String, raw: &str);
+    /// [`Sink::reject`] with a typed reason.
+    fn refuse(&mut self, reason: Rejection, raw: &str) {
+        self.reject(reason.to_string(), raw);
+    }
 }
 
-/// Decode one line or document.
+/// Decode one line or document, detecting its format.
 pub fn decode(text: &str, sink: &mut dyn Sink) {
     let trimmed = text.trim_start();
     match trimmed.as_bytes().first() {
         Some(b'{') => decode_object(text, Wrap::new("event"), sink),
         Some(b'[') => decode_array(text, "array", sink),
-        Some(b) if b.is_ascii_digit() => container::decode_cri(text, sink),
-        _ => sink.reject("not JSON: a line must start with '{' or '['".into(), text),
+        Some(b) if b.is_ascii_digit() => decode_text_line(trimmed, sink),
+        _ => sink.reject(
+            "not JSON, nor a CRI, CreateExportTask or legacy audit line: a line must start with '{', '[' or a timestamp".into(),
+            text,
+        ),
+    }
+}
+
+/// A line starting with a timestamp: `<time> {json}` (CreateExportTask), `<time> AUDIT: ...`
+/// (legacy) or `<time> <stream> <P|F> <text>` (CRI, whole lines only: the pipeline joins
+/// partial ones first).
+fn decode_text_line(text: &str, sink: &mut dyn Sink) {
+    let rest = text.split_once(' ').map_or("", |(_, r)| r);
+    if rest.starts_with('{') {
+        eks::decode_export_line(text, sink)
+    } else if rest.starts_with("AUDIT:") {
+        legacy::decode(text, sink)
+    } else {
+        container::decode_cri(text, sink)
+    }
+}
+
+/// Decode one line, document or element as `format` (everything for [`InputFormat::Auto`]).
+pub fn decode_as(format: InputFormat, text: &str, sink: &mut dyn Sink) {
+    let object = || text.trim_start().starts_with('{');
+    let refuse = |sink: &mut dyn Sink, expected: &'static str| {
+        sink.refuse(Rejection::NotForcedFormat { format, expected }, text)
+    };
+    match format {
+        InputFormat::Auto => decode(text, sink),
+        InputFormat::Event | InputFormat::EventList => {
+            if text.trim_start().starts_with('[') {
+                return decode_array(text, "array", sink);
+            }
+            let ev: RawEvent = match serde_json::from_str(text) {
+                Ok(ev) => ev,
+                Err(e) => return sink.reject(json_reason(&e), text),
+            };
+            if ev.looks_like_event() {
+                sink.event(&ev, text, &Wrap::new("event"));
+            } else if let Some(items) = ev.items {
+                decode_array(items.get(), "eventlist", sink);
+            } else {
+                refuse(sink, "an audit Event or EventList");
+            }
+        }
+        InputFormat::Eks | InputFormat::Firehose | InputFormat::EksInsightsCsv if object() => {
+            let name = match format {
+                InputFormat::EksInsightsCsv => format.name(),
+                _ => "eks",
+            };
+            match serde_json::from_str::<RawEvent>(text) {
+                Ok(ev) => eks::decode_as(&ev, text, name, sink),
+                Err(e) => sink.reject(json_reason(&e), text),
+            }
+        }
+        InputFormat::Eks | InputFormat::Firehose | InputFormat::EksInsightsCsv => {
+            refuse(sink, "a CloudWatch Logs JSON object")
+        }
+        InputFormat::EksExport => match text.split_once(' ') {
+            Some((_, rest)) if rest.starts_with('{') => eks::decode_export_line(text, sink),
+            _ => refuse(sink, "a CreateExportTask line (<time> <event JSON>)"),
+        },
+        InputFormat::Gke if object() => gke::decode(text, sink),
+        InputFormat::GkePubsub if object() => gke::decode_pubsub(text, sink),
+        InputFormat::Aks if object() => match serde_json::from_str::<RawEvent>(text) {
+            Ok(ev) => aks::decode(&ev, text, sink),
+            Err(e) => sink.reject(json_reason(&e), text),
+        },
+        InputFormat::AksTable | InputFormat::AksTableCsv if object() => {
+            aks::decode_table(text, format.name(), sink)
+        }
+        InputFormat::Gke
+        | InputFormat::GkePubsub
+        | InputFormat::Aks
+        | InputFormat::AksTable
+        | InputFormat::AksTableCsv => refuse(sink, "a JSON object"),
+        InputFormat::Cri => container::decode_cri(text, sink),
+        InputFormat::Docker => match serde_json::from_str::<RawEvent>(text) {
+            Ok(RawEvent { log: Some(log), .. }) => container::decode_docker(log, text, sink),
+            Ok(_) => refuse(sink, "a docker json-file line (no log key)"),
+            Err(e) => sink.reject(json_reason(&e), text),
+        },
+        InputFormat::Legacy => legacy::decode(text, sink),
     }
 }
 
@@ -62,20 +153,23 @@ pub fn decode_object(text: &str, wrap: Wrap, sink: &mut dyn Sink) {
     if ev.properties.is_some() || ev.records.is_some() {
         return aks::decode(&ev, text, sink);
     }
+    if ev.aks_audit_id.is_some() || ev.aks_request_uri.is_some() || ev.aks_received.is_some() {
+        return aks::decode_table(text, "aks-table", sink);
+    }
+    if ev.received_messages.is_some() || ev.message.is_some_and(gke::is_pubsub_message) {
+        return gke::decode_pubsub(text, sink);
+    }
     if ev.log_events.is_some()
         || ev.events.is_some()
         || ev.message.is_some()
-        || text.contains("\"@message\"")
+        || ev.at_message.is_some()
     {
         return eks::decode(&ev, text, sink);
     }
     if let Some(log) = ev.log {
         return container::decode_docker(log, text, sink);
     }
-    sink.reject(
-        "not an audit event: no auditID, requestURI or verb, and no known envelope (items, protoPayload, properties, records, logEvents, message, log)".into(),
-        text,
-    );
+    sink.refuse(Rejection::unknown_shape(text), text);
 }
 
 /// A JSON array of events (a webhook batch written as an array, or EventList items).

@@ -1,10 +1,13 @@
-//! Google GKE Cloud Audit Logs `LogEntry` (`protoPayload` of type AuditLog, serviceName k8s.io),
+//! Google GKE Cloud Audit Logs `LogEntry` (as exported, or base64 in a Pub/Sub message) (`protoPayload` of type AuditLog, serviceName k8s.io),
 //! mapped back to an audit Event. Status codes are gRPC codes: they are mapped to HTTP, and the
 //! raw code is kept in the annotation `kubetrail.io/grpc-code`.
 
 use serde_json::{Map, Value, json};
 
+use serde_json::value::RawValue;
+
 use super::envelope::{Sink, Wrap, decode_object, json_reason};
+use super::reason::Rejection;
 use crate::normalize::time::parse_micros;
 
 /// HTTP status for a google.rpc code.
@@ -52,12 +55,90 @@ fn object_ref(resource_name: &str) -> Option<Value> {
     Some(Value::Object(o))
 }
 
+/// A GKE `LogEntry`.
 pub fn decode(text: &str, sink: &mut dyn Sink) {
+    decode_entry(text, "gke", None, sink)
+}
+
+/// Whether a `message` value is a Pub/Sub message (an object with `data`, not an Event).
+pub fn is_pubsub_message(message: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        data: Option<&'a RawValue>,
+        #[serde(borrow, default, rename = "auditID")]
+        audit_id: Option<&'a RawValue>,
+    }
+    let text = message.get();
+    text.starts_with('{')
+        && serde_json::from_str::<Probe>(text)
+            .is_ok_and(|p| p.data.is_some() && p.audit_id.is_none())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Push<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    subscription: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    received_messages: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    data: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A Pub/Sub push request body (`{"message": {"data": ...}, "subscription": ...}`), one
+/// received message (`{"ackId", "message"}`) or a pull response (`{"receivedMessages": [...]}`):
+/// each `message.data` is a base64 GKE `LogEntry`.
+pub fn decode_pubsub(text: &str, sink: &mut dyn Sink) {
+    let push: Push = match serde_json::from_str(text) {
+        Ok(p) => p,
+        Err(e) => {
+            return sink.refuse(Rejection::PubsubData(json_reason(&e)), text);
+        }
+    };
+    if let Some(list) = push.received_messages {
+        for item in list {
+            decode_pubsub(item.get(), sink);
+        }
+        return;
+    }
+    let Some(data) = push.message.and_then(|m| m.data) else {
+        return sink.refuse(Rejection::PubsubData("no message.data".into()), text);
+    };
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(data.trim()));
+    let entry = match bytes.map(String::from_utf8) {
+        Ok(Ok(entry)) => entry,
+        Ok(Err(e)) => {
+            let why = format!("message.data is not UTF-8 text ({e})");
+            return sink.refuse(Rejection::PubsubData(why), text);
+        }
+        Err(e) => {
+            let why = format!("message.data is not base64 ({e})");
+            return sink.refuse(Rejection::PubsubData(why), text);
+        }
+    };
+    let subscription = push.subscription.map(|s| s.into_owned());
+    decode_entry(&entry, "gke-pubsub", subscription, sink);
+}
+
+fn decode_entry(text: &str, format: &'static str, stream: Option<String>, sink: &mut dyn Sink) {
     let entry: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return sink.reject(format!("GKE LogEntry: {}", json_reason(&e)), text),
     };
     let pp = &entry["protoPayload"];
+    if !pp.is_object() {
+        return sink.refuse(Rejection::unknown_shape(text), text);
+    }
     let service = pp["serviceName"].as_str().unwrap_or_default();
     if !service.is_empty() && service != "k8s.io" {
         return sink.reject(
@@ -111,11 +192,12 @@ pub fn decode(text: &str, sink: &mut dyn Sink) {
         }
     }
     let wrap = Wrap {
-        format: "gke",
+        format,
         wrapper_ts: entry["receiveTimestamp"].as_str().and_then(parse_micros),
         cluster: entry["resource"]["labels"]["cluster_name"]
             .as_str()
             .map(str::to_owned),
+        stream,
     };
     let event_text = ev.to_string();
     decode_object(&event_text, wrap, sink);

@@ -9,13 +9,18 @@ use crossbeam_channel::Sender;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::container;
+use super::csv::Records;
 use super::document::{Element, Splitter};
+use super::format::{CsvKind, Framing, InputFormat};
 use super::open::{self, InputPath};
 use crate::state::{FINGERPRINT_BYTES, FileRecord, LakeState, fingerprint};
 
 /// Target size of a chunk of lines handed to a parser.
 pub const CHUNK_BYTES: usize = 4 << 20;
-/// Longest line kept whole; a longer one is quarantined with its first [`KEEP_OF_OVERLONG`] bytes.
+/// Largest event kept whole: a physical line, a JSON document's element (a Firehose envelope
+/// too), a CSV record, or the joined pieces of a CRI partial line. A larger one is quarantined
+/// with its first [`KEEP_OF_OVERLONG`] bytes.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 pub const KEEP_OF_OVERLONG: usize = 1 << 20;
 
@@ -199,6 +204,8 @@ pub struct Reader {
     pub state: LakeState,
     pub bytes_read: Arc<AtomicU64>,
     pub tx: Sender<Chunk>,
+    /// The reader the user forced (`--input-format`), or [`InputFormat::Auto`].
+    pub format: InputFormat,
     seq: u64,
 }
 
@@ -215,8 +222,14 @@ impl Reader {
             state,
             bytes_read,
             tx,
+            format: InputFormat::Auto,
             seq: 0,
         }
+    }
+
+    /// Whether CRI partial lines may occur (and runs of them are kept in one chunk).
+    fn cri_aware(&self) -> bool {
+        matches!(self.format, InputFormat::Auto | InputFormat::Cri)
     }
 
     fn send(
@@ -531,11 +544,25 @@ impl Reader {
                     cur.consume(&buf[..3], 0);
                     buf.drain(..3);
                 }
-                if is_document(&buf) && error.is_none() {
-                    return self.stream_document(cur, buf, stream);
+                // What was read before a read error (a cut gzip member) is read as what it
+                // is; the error ends the input there.
+                let ended = error.take();
+                match self.format.framing() {
+                    Framing::Document => return self.stream_document(cur, buf, stream, ended),
+                    Framing::Csv(kind) => return self.stream_csv(cur, buf, stream, kind, ended),
+                    Framing::Sniff if is_document(&buf) || is_concatenated(&buf) => {
+                        return self.stream_document(cur, buf, stream, ended);
+                    }
+                    Framing::Sniff if self.format == InputFormat::Auto => {
+                        if let Some(kind) = csv_header(&buf) {
+                            return self.stream_csv(cur, buf, stream, kind, ended);
+                        }
+                    }
+                    Framing::Sniff | Framing::Lines => {}
                 }
+                error = ended;
             }
-            let cut = match memchr::memrchr(b'\n', &buf) {
+            let mut cut = match memchr::memrchr(b'\n', &buf) {
                 Some(pos) => pos + 1,
                 None if eof => 0,
                 None if buf.len() >= MAX_LINE_BYTES => {
@@ -572,6 +599,22 @@ impl Reader {
                     continue;
                 }
             };
+            // CRI pieces of one line stay in one chunk, so that the parser can join them: a
+            // chunk ends before the first piece of a line whose final piece is not read yet.
+            // At the end of the input such pieces are held back (below).
+            if self.cri_aware()
+                && cut > 0
+                && let Some(start) = container::unfinished_start(&buf[..cut])
+            {
+                if start > 0 {
+                    cut = start;
+                } else if eof {
+                    cut = 0;
+                } else if buf.len() < MAX_LINE_BYTES {
+                    want = buf.len() + CHUNK_BYTES;
+                    continue;
+                }
+            }
             want = CHUNK_BYTES;
             if cut > 0 {
                 let rest = buf.split_off(cut);
@@ -586,7 +629,26 @@ impl Reader {
             if eof && !buf.is_empty() {
                 let data = std::mem::take(&mut buf);
                 let (line, offset) = (cur.line, cur.offset);
-                if tail_is_complete(&data) {
+                let cut_off_pieces =
+                    self.cri_aware() && container::unfinished_start(&data).is_some();
+                if cut_off_pieces {
+                    // CRI pieces whose final piece is not written yet: quarantined by the
+                    // parser now, not recorded as read, so that they are read again (and
+                    // joined) when the file grows.
+                    let tail = (data.len() as u64, fingerprint(&data));
+                    let seen = cur.offset == started_at && cur.pending_tail.as_ref() == Some(&tail);
+                    if let Some(r) = &mut cur.record {
+                        r.pending_tail = Some(tail);
+                    }
+                    if seen {
+                        return Some(FileEnd::skipped(
+                            "already ingested (no new lines; its cut-off CRI partial line was quarantined before)".into(),
+                        ));
+                    }
+                    if !self.send(cur, ChunkKind::Lines, line, offset, data) {
+                        return None;
+                    }
+                } else if tail_is_complete(&data) {
                     cur.consume(&data, 1);
                     if let Some(r) = &mut cur.record {
                         r.pending_tail = None;
@@ -626,13 +688,14 @@ impl Reader {
         cur: &mut Cursor,
         mut buf: Vec<u8>,
         stream: &mut dyn Read,
+        ended: Option<String>,
     ) -> Option<FileEnd> {
         cur.in_document = true;
         let skip_until = std::mem::take(&mut cur.skip_until);
         let mut splitter = Splitter::new(cur.offset, cur.line, MAX_LINE_BYTES);
         let mut elements: Vec<Element> = Vec::new();
         let mut pending_bytes = 0usize;
-        let mut error = None;
+        let mut error = ended;
         let mut block = vec![0u8; 256 << 10];
         // Bytes read since the end of the last whole element, and the hash up to that end.
         let mut carry: Vec<u8> = Vec::new();
@@ -669,6 +732,9 @@ impl Reader {
                     return None;
                 }
             }
+            if error.is_some() {
+                break;
+            }
             match stream.read(&mut block) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -696,6 +762,73 @@ impl Reader {
                 r.pending_tail = Some((carry.len() as u64, fingerprint(&carry)));
             }
         } else if let Some(r) = &mut cur.record {
+            r.pending_tail = None;
+        }
+        Some(FileEnd::read(error))
+    }
+
+    /// Read a CSV export record by record (see [`Records`]). Like a document it is recorded only
+    /// once read to its end; read again, the records ending before the recorded point are
+    /// dropped.
+    fn stream_csv(
+        &mut self,
+        cur: &mut Cursor,
+        buf: Vec<u8>,
+        stream: &mut dyn Read,
+        kind: CsvKind,
+        ended: Option<String>,
+    ) -> Option<FileEnd> {
+        cur.in_document = true;
+        let skip_until = std::mem::take(&mut cur.skip_until);
+        let mut empty = std::io::empty();
+        let rest: &mut dyn Read = if ended.is_some() { &mut empty } else { stream };
+        let input = Tee {
+            inner: std::io::Cursor::new(buf).chain(rest),
+            hasher: cur.hasher.clone(),
+            bytes: 0,
+            newlines: 0,
+        };
+        let mut error = ended;
+        let mut elements: Vec<Element> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut records = match Records::new(input, kind, cur.offset, cur.line, MAX_LINE_BYTES) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(FileEnd::read(Some(format!(
+                    "cannot read the CSV header: {e}"
+                ))));
+            }
+        };
+        loop {
+            match records.next_element() {
+                Ok(Some(e)) => {
+                    if e.end <= skip_until && !e.truncated {
+                        continue;
+                    }
+                    pending_bytes += e.bytes.len();
+                    elements.push(e);
+                    if pending_bytes >= CHUNK_BYTES {
+                        pending_bytes = 0;
+                        if !self.send_elements(cur, &mut elements) {
+                            return None;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error.get_or_insert_with(|| format!("input ends early (CSV): {e}"));
+                    break;
+                }
+            }
+        }
+        if !elements.is_empty() && !self.send_elements(cur, &mut elements) {
+            return None;
+        }
+        let tee = records.into_inner();
+        cur.hasher = tee.hasher;
+        cur.offset += tee.bytes;
+        cur.line += tee.newlines;
+        if let Some(r) = &mut cur.record {
             r.pending_tail = None;
         }
         Some(FileEnd::read(error))
@@ -739,6 +872,75 @@ enum Resumed {
     Identical(String),
 }
 
+/// Hashes and counts what passes through it (the CSV reader reads the input itself).
+struct Tee<R> {
+    inner: R,
+    hasher: Xxh3,
+    bytes: u64,
+    newlines: u64,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+}
+
+/// The CSV export whose header is the first line of `buf`, if any.
+fn csv_header(buf: &[u8]) -> Option<CsvKind> {
+    let first = buf.iter().position(|b| !b.is_ascii_whitespace())?;
+    if matches!(buf[first], b'{' | b'[') {
+        return None;
+    }
+    let end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let header = &buf[..end];
+    CsvKind::of_header(header.strip_suffix(b"\r").unwrap_or(header))
+}
+
+/// JSON objects one after another on one line with nothing between them, as a Firehose object
+/// from a CloudWatch subscription holds them (`{...}{...}`): read as a stream of documents.
+/// A first object too long to see its end here is taken as one when it is a subscription
+/// envelope.
+fn is_concatenated(buf: &[u8]) -> bool {
+    let Some(start) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return false;
+    };
+    if buf[start] != b'{' {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escape) = (0usize, false, false);
+    for (i, &b) in buf[start..].iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escape => escape = false,
+                b'\\' => escape = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    let rest = &buf[start + i + 1..];
+                    let next = rest.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+                    return next == Some(&b'{');
+                }
+            }
+            b'\n' => return false,
+            _ => {}
+        }
+    }
+    buf[start..].starts_with(b"{\"messageType\"")
+}
+
 /// A document rather than JSON lines: starts with `[`, or with a `{` alone on its first line.
 fn is_document(buf: &[u8]) -> bool {
     let start = buf.iter().position(|b| !b.is_ascii_whitespace());
@@ -764,5 +966,24 @@ mod tests {
         assert!(!is_document(
             b"{\"kind\":\"Event\"}\n{\"kind\":\"Event\"}\n"
         ));
+    }
+
+    #[test]
+    fn objects_back_to_back_on_one_line_are_a_stream_of_documents() {
+        assert!(is_concatenated(b"{\"a\":\"}{\"}{\"b\":1}"));
+        assert!(is_concatenated(
+            b"{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":["
+        ));
+        assert!(!is_concatenated(b"{\"a\":1}\n{\"b\":1}\n"));
+        assert!(!is_concatenated(b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn csv_exports_are_told_by_their_header() {
+        assert_eq!(
+            csv_header(b"@timestamp,@message\r\n1,2\r\n"),
+            Some(CsvKind::EksInsights)
+        );
+        assert_eq!(csv_header(b"{\"@timestamp\":1,\"@message\":2}\n"), None);
     }
 }
