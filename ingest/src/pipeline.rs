@@ -45,6 +45,8 @@ pub struct IngestOptions {
     pub dedup_window: usize,
     /// Where the redaction key is.
     pub key: KeySource,
+    /// How long to wait for the lake's writer lock while another writer holds it.
+    pub lock_wait: Duration,
 }
 
 impl IngestOptions {
@@ -58,6 +60,7 @@ impl IngestOptions {
             commit_bytes: 1 << 30,
             dedup_window: 1 << 20,
             key: KeySource::InLake,
+            lock_wait: Duration::from_secs(600),
         }
     }
 }
@@ -472,7 +475,7 @@ impl Writer<'_> {
 pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
     // The lake first: a commit a killed run left half done is finished before anything else.
-    let lake = Lake::open(&opts.lake, &opts.key)?;
+    let lake = Lake::open_waiting(&opts.lake, &opts.key, opts.lock_wait)?;
     let mut manifest = lake.manifest.clone();
     // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
     let expanded = open::expand(&opts.inputs, &opts.lake)?;
