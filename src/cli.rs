@@ -217,6 +217,85 @@ The JSON's `findings` array holds exactly what `kubetrail detect --format jsonl`
 The window is the event-time range of the rows this run added, extended back by the longest rule
 look-back. A finding is reported again only when it holds evidence no earlier run reported.")]
     Nightly(NightlyArgs),
+    /// Receive audit events from API servers (the audit webhook backend) into the lake, live
+    #[command(after_help = "Examples:
+  kubetrail serve --lake /data/lake --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key --token-file token
+  kubetrail serve --lake /data/lake --tls-cert tls.crt --tls-key tls.key --token-file token --cluster prod \\
+      --advertise kubetrail.example.internal:8443 --print-kubeconfig > /etc/kubernetes/audit-webhook.yaml
+  kubetrail serve --lake /data/lake --tls-cert tls.crt --tls-key tls.key --tokens cluster-tokens.txt
+  kubetrail serve --lake ./lab-lake --listen 127.0.0.1:8080 --insecure-http --token-file token   # a lab only
+
+Batches are posted to /events (cluster: the token's, else --cluster) or /clusters/NAME. A batch is
+answered 200 once it is fsynced in the write-ahead log (--wal); the log is rolled into the lake in
+the background. /healthz, /readyz and /metrics (Prometheus) need no token. SIGTERM finishes the
+batches in flight, rolls the log up and exits 0. See docs/serve.md.")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Address and port to listen on
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Server certificate chain (PEM)
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM)
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Client certificates signed by this CA (PEM) authenticate without a token
+    #[arg(long, requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Plain HTTP instead of HTTPS: tokens and events cross the network unencrypted (a lab only)
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
+    /// File holding the bearer token the API server sends, alone on one line
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// File of `CLUSTER TOKEN` lines: a batch belongs to the cluster of its token
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Cluster of batches posted to /events with a token bound to none [default: default]
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Write-ahead log folder [default: LAKE.wal beside the lake]
+    #[arg(long)]
+    pub wal: Option<PathBuf>,
+    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]
+    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Largest request body in bytes; larger ones get 413
+    #[arg(long, default_value_t = 64 << 20)]
+    pub body_limit: usize,
+    /// Request body bytes held in memory at once; beyond it batches get 503 with Retry-After
+    #[arg(long, default_value_t = 512 << 20)]
+    pub memory_limit: usize,
+    /// WAL bytes not yet in the lake beyond which batches get 429 with Retry-After
+    #[arg(long, default_value_t = 2 << 30)]
+    pub wal_limit: u64,
+    /// Seal a WAL segment and roll it into the lake at this many bytes ...
+    #[arg(long, default_value_t = 64 << 20)]
+    pub roll_bytes: u64,
+    /// ... or after this many seconds
+    #[arg(long, default_value_t = 30.0)]
+    pub roll_seconds: f64,
+    /// Batches waiting for the WAL writer beyond which batches get 503 with Retry-After
+    #[arg(long, default_value_t = 256)]
+    pub queue_batches: usize,
+    /// Event hashes remembered (across restarts) to recognise retried batches
+    #[arg(long, default_value_t = 2_000_000)]
+    pub dedup_window: usize,
+    /// Parser threads of a roll-up (0: one per core)
+    #[arg(long, default_value_t = 0)]
+    pub rollup_threads: usize,
+    /// Print the API server's webhook kubeconfig for these flags and exit
+    #[arg(long)]
+    pub print_kubeconfig: bool,
+    /// HOST:PORT the API server reaches this receiver at, for --print-kubeconfig [default: --listen]
+    #[arg(long)]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ pub enum IngestError {
         source: std::io::Error,
     },
     #[error(
-        "another ingest is writing to lake {0} (lock held on {0}/_kubetrail/lock); wait for it to finish"
+        "another writer (an ingest, or kubetrail serve committing a roll-up) kept lake {0} locked ({0}/_kubetrail/lock) for longer than this run waits; try again when it is done"
     )]
     Locked(PathBuf),
     #[error("lake state {path} is damaged: {message}")]

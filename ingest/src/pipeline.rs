@@ -50,6 +50,8 @@ pub struct IngestOptions {
     pub key: KeySource,
     /// The reader to use for every input; [`InputFormat::Auto`] detects it.
     pub input_format: InputFormat,
+    /// How long to wait for the lake's writer lock while another writer holds it.
+    pub lock_wait: Duration,
 }
 
 impl IngestOptions {
@@ -64,6 +66,7 @@ impl IngestOptions {
             dedup_window: 1 << 20,
             key: KeySource::InLake,
             input_format: InputFormat::Auto,
+            lock_wait: Duration::from_secs(600),
         }
     }
 }
@@ -583,7 +586,7 @@ impl Writer<'_> {
 pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
     // The lake first: a commit a killed run left half done is finished before anything else.
-    let lake = Lake::open(&opts.lake, &opts.key)?;
+    let lake = Lake::open_waiting(&opts.lake, &opts.key, opts.lock_wait)?;
     let mut manifest = lake.manifest.clone();
     // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
     let expanded = open::expand(&opts.inputs, &opts.lake)?;

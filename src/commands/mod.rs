@@ -6,6 +6,7 @@ mod ingest;
 mod nightly;
 mod query;
 mod report;
+mod serve;
 mod sigma;
 mod timeline;
 mod verify;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Timeline(args) => timeline::run(args),
         Command::Nightly(args) => nightly::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

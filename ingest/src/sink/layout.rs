@@ -140,8 +140,14 @@ pub fn partition_value(cluster: &str) -> String {
 
 impl Lake {
     /// Open (creating) the lake at `root`, take its lock, and finish or discard whatever a
-    /// killed earlier run left behind.
+    /// killed earlier run left behind. Fails at once if another writer holds the lock.
     pub fn open(root: &Path, key: &KeySource) -> Result<Lake> {
+        Lake::open_waiting(root, key, std::time::Duration::ZERO)
+    }
+
+    /// [`Lake::open`], waiting up to `wait` for the lock while another writer (`kubetrail
+    /// serve` committing a roll-up, another ingest) holds it.
+    pub fn open_waiting(root: &Path, key: &KeySource, wait: std::time::Duration) -> Result<Lake> {
         let meta = root.join(META_DIR);
         let existed = meta.is_dir() || root.join(EVENTS_DIR).is_dir();
         if !root.exists() {
@@ -158,12 +164,18 @@ impl Lake {
             opts.mode(0o600);
         }
         let lock = opts.open(&lock_path).map_err(lake_err(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(IngestError::Locked(root.to_path_buf()));
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(IngestError::Locked(root.to_path_buf()));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(lake_err(&lock_path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(lake_err(&lock_path)(e)),
         }
         // Finish or drop what a killed run left before anything else reads the lake.
         let mut lake = Lake {
@@ -343,6 +355,33 @@ mod tests {
             Lake::open(dir.path(), &KeySource::InLake),
             Err(IngestError::Locked(_))
         ));
+    }
+
+    #[test]
+    fn a_writer_waiting_for_the_lock_gets_it_when_the_holder_lets_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Lake::open(dir.path(), &KeySource::InLake).expect("first open");
+        let root = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            Lake::open_waiting(
+                &root,
+                &KeySource::InLake,
+                std::time::Duration::from_secs(30),
+            )
+            .map(|_| ())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(first);
+        assert!(waiter.join().expect("no panic").is_ok());
+        let _held = Lake::open(dir.path(), &KeySource::InLake).expect("open");
+        let t = std::time::Instant::now();
+        let late = Lake::open_waiting(
+            dir.path(),
+            &KeySource::InLake,
+            std::time::Duration::from_millis(200),
+        );
+        assert!(matches!(late, Err(IngestError::Locked(_))));
+        assert!(t.elapsed() >= std::time::Duration::from_millis(200));
     }
 
     #[test]
