@@ -53,9 +53,8 @@ pub fn check_lake(lake: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A session with `events` over the lake at `lake` (see [`check_lake`]).
-pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
-    check_lake(lake)?;
+/// A session with kubetrail's settings and SQL functions, and no tables yet.
+fn with_functions() -> Result<SessionContext> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = SessionConfig::new()
         .with_target_partitions(threads)
@@ -86,6 +85,38 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
     ctx.register_udf(crate::csr::udf());
     // threat-intel addresses: none until detect --ioc-file registers its list
     ctx.register_udf(crate::ioc::udf(Default::default()));
+    Ok(ctx)
+}
+
+/// A session whose `events`, `events_window` and `events_history` have the lake's columns and no
+/// rows: rules are planned against it at load, so a rule that names a missing column or returns
+/// the wrong columns is refused before any lake is read.
+pub async fn schema_only() -> Result<SessionContext> {
+    let ctx = with_functions()?;
+    let columns: Vec<_> = ingest::schema::all_columns()
+        .map(ingest::schema::field)
+        .collect();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(columns));
+    ctx.register_table(
+        "events",
+        Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)),
+    )?;
+    register_window(
+        &ctx,
+        &Window {
+            since: None,
+            until: None,
+            baseline: Duration::zero(),
+        },
+    )
+    .await?;
+    Ok(ctx)
+}
+
+/// A session with `events` over the lake at `lake` (see [`check_lake`]).
+pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+    check_lake(lake)?;
+    let ctx = with_functions()?;
     let table = Arc::new(EventsTable::open(lake)?);
     match scope.predicate() {
         None => {

@@ -20,6 +20,7 @@
 
 pub mod allowlist;
 pub mod body_name;
+pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod finding;
