@@ -174,6 +174,7 @@ pub enum Command {
   kubetrail gen --events 1000000 --out audit.log --truth truth.jsonl
   kubetrail gen --events 10000000 --days 7 --gzip --out audit.log.gz
   kubetrail gen --events 50000 --attacks none --out - | kubetrail ingest -
+  kubetrail gen --profile eks-platform --seed 7 --days 2 --out eks.log --truth eks-truth.jsonl
   kubetrail gen --list-scenarios")]
     Gen(GenArgs),
     /// Generate a day of a small cluster with attacks, ingest it, detect, and show what to try next
@@ -503,6 +504,9 @@ pub struct GenArgs {
     /// Worker nodes of the modelled cluster
     #[arg(long, default_value_t = 6)]
     pub nodes: u32,
+    /// Cluster profile: its controllers, people, pacing and audit policy (see --list-profiles)
+    #[arg(long, default_value = "kubeadm")]
+    pub profile: String,
     /// Attack scenarios to inject: all, none, or a comma-separated list (see --list-scenarios)
     #[arg(long, default_value = "all")]
     pub attacks: String,
@@ -513,11 +517,14 @@ pub struct GenArgs {
     #[arg(long)]
     pub gzip: bool,
     /// Output file, or - for stdout
-    #[arg(long, short = 'o', required_unless_present = "list_scenarios")]
+    #[arg(long, short = 'o', required_unless_present_any = ["list_scenarios", "list_profiles"])]
     pub out: Option<PathBuf>,
     /// List the attack scenarios and exit
     #[arg(long)]
     pub list_scenarios: bool,
+    /// List the cluster profiles and exit
+    #[arg(long)]
+    pub list_profiles: bool,
 }
 
 #[derive(Debug, Args)]

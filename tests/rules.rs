@@ -132,3 +132,60 @@ fn the_readme_shows_rules_that_exist() {
         stdout_of(kubetrail().args(["rules", "show", id]));
     }
 }
+
+/// A rule file that `rules list --rules DIR` must refuse, with the file, the part and the reason.
+fn refused(yaml: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken-rule.yaml");
+    std::fs::write(&file, yaml).expect("write rule");
+    let out = kubetrail()
+        .args(["rules", "list", "--rules"])
+        .arg(dir.path())
+        .output()
+        .expect("run kubetrail");
+    assert!(!out.status.success(), "a broken rule must not load");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("{}: ", file.display())),
+        "names the file: {stderr}"
+    );
+    stderr
+}
+
+const RULE_HEAD: &str = "id: broken-rule\ntitle: t\ncategory: secret-access\nseverity: low\n\
+level: Metadata\ndescription: d\nsummary: s\n";
+const RULE_TESTS: &str = "tests:\n- {name: f, expect: fire, events: []}\n\
+- {name: q, expect: quiet, events: []}\n";
+
+#[test]
+fn a_rule_reading_a_column_the_schema_lacks_is_refused_at_load() {
+    let stderr = refused(&format!(
+        "{RULE_HEAD}resources: [secrets]\nsql: |\n  SELECT ts, audit_id, \"cluster\", username, source_ip, user_agent, namespace, resource, name, verb\n  FROM events_window WHERE resource = 'secrets' AND secret_value = 'x'\n{RULE_TESTS}"
+    ));
+    assert!(stderr.contains(": sql: "), "{stderr}");
+    assert!(stderr.contains("secret_value"), "{stderr}");
+}
+
+#[test]
+fn a_rule_missing_finding_columns_is_refused_at_load() {
+    let stderr = refused(&format!(
+        "{RULE_HEAD}resources: [secrets]\nsql: |\n  SELECT ts, username FROM events_window WHERE resource = 'secrets'\n{RULE_TESTS}"
+    ));
+    assert!(
+        stderr.contains(": sql: returns no column audit_id"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_rule_whose_resources_do_not_match_its_sql_is_refused_at_load() {
+    let stderr = refused(&format!(
+        "{RULE_HEAD}resources: [configmaps]\nsql: |\n  SELECT ts, audit_id, \"cluster\", username, source_ip, user_agent, namespace, resource, name, verb\n  FROM events_window WHERE resource IN ('secrets', 'configmaps')\n{RULE_TESTS}"
+    ));
+    assert!(
+        stderr.contains(
+            ": resources: the SQL reads configmaps, secrets but resources: does not list secrets"
+        ),
+        "{stderr}"
+    );
+}

@@ -22,6 +22,94 @@ pub(crate) struct Scenario {
     build: fn(&mut Plan<'_>, &Actors, i64),
 }
 
+/// The client an attacker drives a scenario with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// As the scenario is written (kubectl, or the stolen identity's own client).
+    AsWritten,
+    Curl,
+    /// The official Python client library.
+    Library,
+}
+
+/// How fast a scenario's steps follow each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// A script: steps four times faster than written.
+    Scripted,
+    AsWritten,
+    /// By hand and in pauses: steps four times slower, the whole attack spread over hours.
+    Slow,
+}
+
+/// How reads are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reads {
+    AsWritten,
+    /// Lists become watches (`kubectl get -w`, an informer).
+    Watch,
+    /// Gets become lists narrowed to the object (`fieldSelector=metadata.name=NAME`).
+    Selected,
+}
+
+/// The variant of a scenario, chosen from the seed: the same steps with another client, pace and
+/// way of reading, so that detection cannot rely on one shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Variant {
+    pub client: Client,
+    pub pace: Pace,
+    pub reads: Reads,
+}
+
+impl Variant {
+    /// The scenario exactly as written.
+    pub(crate) const WRITTEN: Variant = Variant {
+        client: Client::AsWritten,
+        pace: Pace::AsWritten,
+        reads: Reads::AsWritten,
+    };
+
+    fn pick(rng: &mut Rng) -> Variant {
+        let client = [Client::AsWritten, Client::Curl, Client::Library][rng.index(3)];
+        let pace = [Pace::Scripted, Pace::AsWritten, Pace::Slow][rng.index(3)];
+        let reads = [Reads::AsWritten, Reads::Watch, Reads::Selected][rng.index(3)];
+        Variant {
+            client,
+            pace,
+            reads,
+        }
+    }
+
+    /// Factor on the pauses between steps.
+    fn pace_factor(self) -> f64 {
+        match self.pace {
+            Pace::Scripted => 0.25,
+            Pace::AsWritten => 1.0,
+            Pace::Slow => 4.0,
+        }
+    }
+
+    /// `client/pace/reads`, for the truth file.
+    pub(crate) fn label(self) -> String {
+        let client = match self.client {
+            Client::AsWritten => "as-written",
+            Client::Curl => "curl",
+            Client::Library => "library",
+        };
+        let pace = match self.pace {
+            Pace::Scripted => "scripted",
+            Pace::AsWritten => "as-written",
+            Pace::Slow => "slow",
+        };
+        let reads = match self.reads {
+            Reads::AsWritten => "as-written",
+            Reads::Watch => "watch",
+            Reads::Selected => "selected",
+        };
+        format!("{client}/{pace}/{reads}")
+    }
+}
+
 /// Identities only attackers use.
 pub(crate) struct Actors {
     /// kubeadm's break-glass admin certificate (`kubernetes-admin`), stolen.
@@ -50,6 +138,8 @@ const KUBECTL_128: &str = "kubectl/v1.28.4 (linux/amd64) kubernetes/bae2c62";
 const KUBECTL_130: &str = "kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b";
 const CURL: &str = "curl/8.5.0";
 const PYTHON: &str = "python-requests/2.32.3";
+/// The official Python client's user agent.
+const PY_CLIENT: &str = "OpenAPI-Generator/29.0.0/python";
 const DISCOVERY_REASON: &str = "RBAC: allowed by ClusterRoleBinding \"system:discovery\" of ClusterRole \"system:discovery\" to Group \"system:authenticated\"";
 
 /// Every scenario, in a fixed order (the truth file and statistics use these names).
@@ -205,25 +295,32 @@ pub(crate) fn index_of(name: &str) -> Option<usize> {
     SCENARIOS.iter().position(|s| s.name == name)
 }
 
-/// Plans the selected scenarios over the cluster's period; returns the requests in start order.
-pub(crate) fn plan(c: &Cluster, selected: &[usize], seed: u64) -> Vec<Req> {
+/// Plans the selected scenarios over the cluster's period; returns the requests in start order
+/// and each scenario's variant (indexed like [`SCENARIOS`]).
+pub(crate) fn plan(c: &Cluster, selected: &[usize], seed: u64) -> (Vec<Req>, Vec<Variant>) {
     let actors = Actors::new();
     let mut p = Plan::new(c, seed);
     let period = c.end - c.start;
     let k = selected.len().max(1) as i64;
     let slot = period / k;
     let mut order_rng = Rng::new(seed ^ 0x0A77_AC45);
+    let mut variant_rng = Rng::new(seed ^ 0x7A41_A175);
+    let mut variants = vec![Variant::WRITTEN; SCENARIOS.len()];
     for (i, &s) in selected.iter().enumerate() {
         let jitter = (order_rng.f64() * 0.7 + 0.15) * slot as f64;
+        let variant = Variant::pick(&mut variant_rng);
+        variants[s] = variant;
         let mut anchor = c.start + slot * i as i64 + jitter as i64;
-        // Leave room for the scenario to finish inside the period.
-        anchor = anchor.min(c.end - 40 * 60 * SEC_US).max(c.start + SEC_US);
+        // Leave room for the scenario to finish inside the period (slow ones take hours).
+        let room = (40.0 * 60.0 * variant.pace_factor().max(1.0)) as i64 * SEC_US;
+        anchor = anchor.min(c.end - room).max(c.start + SEC_US);
         p.scenario = s as u16;
+        p.variant = variant;
         (SCENARIOS[s].build)(&mut p, &actors, anchor);
     }
     let mut reqs = p.reqs;
     reqs.sort_by_key(|r| r.t0);
-    reqs
+    (reqs, variants)
 }
 
 /// Events a planned list of requests produces.
@@ -242,21 +339,72 @@ fn req<'a>(
     ip: &str,
     ua: &str,
 ) -> &'a mut Req {
+    let client = p.variant.client;
     let (r, _, _) = p.begin(t);
     who.apply(r, pick, t);
     if !ip.is_empty() {
         r.ip(ip);
     }
+    // The variant's client replaces the attacker's; the control plane's own side effects keep
+    // theirs.
+    let attacker = !(matches!(who.kind, Kind::ControlPlane | Kind::Kubelet)
+        && matches!(who.token, Token::None));
+    let ua = match client {
+        Client::Curl if attacker => CURL,
+        Client::Library if attacker => PY_CLIENT,
+        _ => ua,
+    };
     if !ua.is_empty() {
         r.ua(ua);
     }
     r
 }
 
-/// Advances `at` by a random step in milliseconds.
+/// Advances `at` by a random step in milliseconds, scaled by the variant's pace.
 fn step(p: &mut Plan<'_>, at: &mut i64, min_ms: i64, max_ms: i64) -> i64 {
-    *at += p.rng.range(min_ms * 1_000, max_ms * 1_000);
+    let d = p.rng.range(min_ms * 1_000, max_ms * 1_000);
+    *at += (d as f64 * p.variant.pace_factor()) as i64;
     *at
+}
+
+/// A read by `who` as the variant makes it: a list may become a watch, a get a list narrowed
+/// to the object by a field selector.
+#[allow(clippy::too_many_arguments)]
+fn read<'a>(
+    p: &'a mut Plan<'_>,
+    t: i64,
+    who: &Identity,
+    ip: &str,
+    ua: &str,
+    verb: &'static str,
+    res: crate::request::Res,
+    ns: &str,
+    name: &str,
+) -> &'a mut Req {
+    let reads = p.variant.reads;
+    let rv = p.c.rv(t);
+    let timeout = 300 + p.rng.below(300);
+    let r = req(p, t, who, 0, ip, ua);
+    match (reads, verb) {
+        (Reads::Watch, "list") => {
+            r.target("watch", res, ns, "", "");
+            r.watch_query("", rv, timeout);
+        }
+        (Reads::Selected, "get") if !name.is_empty() => {
+            r.target_selected("list", res, ns, name);
+            r.query(&format!(
+                "fieldSelector=metadata.name%3D{}&limit=500",
+                json::query_escaped(name)
+            ));
+        }
+        _ => {
+            r.target(verb, res, ns, name, "");
+            if verb == "list" {
+                r.query("limit=500");
+            }
+        }
+    }
+    r
 }
 
 fn discovery(p: &mut Plan<'_>, at: &mut i64, who: &Identity, pick: u64, ip: &str, ua: &str) {
@@ -328,14 +476,10 @@ fn stolen_sa_token(p: &mut Plan<'_>, _: &Actors, t: i64) {
     let mut at = t;
     discovery(p, &mut at, who, 0, ip, KUBECTL_129);
     let t1 = step(p, &mut at, 1_500, 6_000);
-    req(p, t1, who, 0, ip, KUBECTL_129)
-        .target("list", r::NAMESPACES, "", "", "")
-        .query("limit=500");
+    read(p, t1, who, ip, KUBECTL_129, "list", r::NAMESPACES, "", "");
     p.commit();
     let t2 = step(p, &mut at, 4_000, 15_000);
-    req(p, t2, who, 0, ip, KUBECTL_129)
-        .target("list", r::SECRETS, "", "", "")
-        .query("limit=500");
+    read(p, t2, who, ip, KUBECTL_129, "list", r::SECRETS, "", "");
     p.commit();
     let targets: [(&str, usize); 8] = [
         ("kube-system", 1),
@@ -350,7 +494,7 @@ fn stolen_sa_token(p: &mut Plan<'_>, _: &Actors, t: i64) {
     for (ns, i) in targets {
         let name = secrets_of(ns)[i % secrets_of(ns).len()];
         let tt = step(p, &mut at, 3_000, 25_000);
-        req(p, tt, who, 0, ip, KUBECTL_129).target("get", r::SECRETS, ns, name, "");
+        read(p, tt, who, ip, KUBECTL_129, "get", r::SECRETS, ns, name);
         p.commit();
     }
 }
@@ -392,8 +536,7 @@ fn anonymous_binding(p: &mut Plan<'_>, a: &Actors, t: i64) {
     step(p, &mut at, 60_000, 240_000);
     for (verb, res, ns, name) in steps {
         let tt = step(p, &mut at, 2_000, 30_000);
-        let r = req(p, tt, anon, 0, ip, CURL);
-        r.target(verb, res, ns, name, "").reason(reason);
+        read(p, tt, anon, ip, CURL, verb, res, ns, name).reason(reason);
         p.commit();
     }
     let tt = step(p, &mut at, 600_000, 1_200_000);
@@ -547,19 +690,14 @@ fn cluster_admin_binding(p: &mut Plan<'_>, _: &Actors, t: i64) {
     p.commit();
     let admin_reason = "RBAC: allowed by ClusterRoleBinding \"ci-deployer-admin\" of ClusterRole \"cluster-admin\" to ServiceAccount \"ci-deployer/ci-system\"";
     let t2 = step(p, &mut at, 5_000, 60_000);
-    req(p, t2, ci, 0, ip, "")
-        .target("list", r::SECRETS, "kube-system", "", "")
-        .query("limit=500")
-        .reason(admin_reason);
+    read(p, t2, ci, ip, "", "list", r::SECRETS, "kube-system", "").reason(admin_reason);
     p.commit();
     for name in [
         "etcd-backup-s3-credentials",
         "cluster-autoscaler-cloud-config",
     ] {
         let tt = step(p, &mut at, 2_000, 20_000);
-        req(p, tt, ci, 0, ip, "")
-            .target("get", r::SECRETS, "kube-system", name, "")
-            .reason(admin_reason);
+        read(p, tt, ci, ip, "", "get", r::SECRETS, "kube-system", name).reason(admin_reason);
         p.commit();
     }
 }
@@ -601,9 +739,7 @@ fn wildcard_role(p: &mut Plan<'_>, _: &Actors, t: i64) {
     );
     p.commit();
     let t2 = step(p, &mut at, 10_000, 60_000);
-    req(p, t2, &h.id, 0, ip, "")
-        .target("list", r::SECRETS, "", "", "")
-        .query("limit=500")
+    read(p, t2, &h.id, ip, "", "list", r::SECRETS, "", "")
         .reason("RBAC: allowed by ClusterRoleBinding \"ops-break-glass\" of ClusterRole \"ops-break-glass\" to User \"alice@example.com\"");
     p.commit();
 }
@@ -637,13 +773,9 @@ fn impersonation(p: &mut Plan<'_>, _: &Actors, t: i64) {
     ];
     for (verb, res, ns, name) in steps {
         let tt = step(p, &mut at, 5_000, 40_000);
-        let r = req(p, tt, &h.id, 0, ip, "");
-        r.target(verb, res, ns, name, "")
+        read(p, tt, &h.id, ip, "", verb, res, ns, name)
             .impersonate("system:admin", &["system:masters", "system:authenticated"])
             .reason("");
-        if verb == "list" {
-            r.query("limit=500");
-        }
         p.commit();
     }
     let tt = step(p, &mut at, 10_000, 60_000);
@@ -953,9 +1085,7 @@ fn csr_abuse(p: &mut Plan<'_>, _: &Actors, t: i64) {
         ("list", r::NODES, ""),
     ] {
         let tt = step(p, &mut at, 2_000, 20_000);
-        req(p, tt, &cert_user, 0, "", "")
-            .target(verb, res, ns, "", "")
-            .query("limit=500");
+        read(p, tt, &cert_user, "", "", verb, res, ns, "");
         p.commit();
     }
 }
@@ -1009,9 +1139,8 @@ fn legacy_token_secret(p: &mut Plan<'_>, a: &Actors, t: i64) {
     let mut first = true;
     for (verb, res, ns, name) in uses {
         let tt = step(p, &mut at, 2_000, 30_000);
-        let r = req(p, tt, &legacy, 0, "", "");
+        let r = read(p, tt, &legacy, "", "", verb, res, ns, name);
         r.annotate("authentication.k8s.io/legacy-token-manual-secret", &secret);
-        r.target(verb, res, ns, name, "");
         p.commit();
         if first {
             // The authenticator records the last use date on the secret.
@@ -1270,9 +1399,7 @@ fn slow_secret_harvest(p: &mut Plan<'_>, _: &Actors, _: i64) {
             }
             let (ns, name) = targets[k % targets.len()];
             k += 1;
-            req(p, at, &h.id, 0, h.ips[0], "")
-                .target("get", r::SECRETS, ns, name, "")
-                .reason(reason);
+            read(p, at, &h.id, h.ips[0], "", "get", r::SECRETS, ns, name).reason(reason);
             p.commit();
         }
     }
@@ -1385,7 +1512,7 @@ fn new_source_ip(p: &mut Plan<'_>, _: &Actors, t: i64) {
     ];
     for (verb, res, ns, name) in steps {
         let tt = step(p, &mut at, 2_000, 45_000);
-        req(p, tt, &h.id, 0, ip, PYTHON).target(verb, res, ns, name, "");
+        read(p, tt, &h.id, ip, PYTHON, verb, res, ns, name);
         p.commit();
     }
 }

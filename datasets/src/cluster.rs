@@ -685,6 +685,11 @@ pub(crate) struct Cluster {
     pub lb_ips: Vec<String>,
     /// Addresses of CI runners.
     pub ci_ips: &'static [&'static str],
+    /// The profile the cluster was built for.
+    pub profile: crate::profile::Profile,
+    /// The profile's platform controllers with their identities (Prometheus' scraping reuses
+    /// `addons.prometheus`; its entry's identity has no pods).
+    pub platform: Vec<(&'static crate::benign::platform::Controller, Identity)>,
     seed: u64,
 }
 
@@ -802,8 +807,15 @@ fn crb(name: &str, role: &str, subject_kind: &str, subject: &str) -> String {
 }
 
 impl Cluster {
-    /// Builds the cluster for `nodes` nodes (clamped to 1..=250) over `[start, end)`.
-    pub(crate) fn new(nodes: u32, seed: u64, start: i64, end: i64) -> Cluster {
+    /// Builds the cluster for `nodes` nodes (clamped to 1..=250) over `[start, end)`, with the
+    /// platform controllers of `profile`.
+    pub(crate) fn new(
+        nodes: u32,
+        seed: u64,
+        start: i64,
+        end: i64,
+        profile: crate::profile::Profile,
+    ) -> Cluster {
         let n = nodes.clamp(1, 250) as usize;
         let cp_count = if n >= 9 { 3 } else { 1 };
         let mut node_list = Vec::with_capacity(n);
@@ -942,6 +954,17 @@ impl Cluster {
                 rs_hash: rs,
             });
         }
+        // Platform controllers' pods come last, so the base cluster is the same in every profile.
+        let platform_pods: Vec<(&'static crate::benign::platform::Controller, Vec<usize>)> =
+            profile
+                .controllers()
+                .iter()
+                .filter_map(|name| crate::benign::platform::by_name(name))
+                .map(|ctl| {
+                    let spec = PodSpec::new(ctl.ns, ctl.container, ctl.sa);
+                    (ctl, pb.deployment(ctl.name, ctl.replicas, &spec).0)
+                })
+                .collect();
         let pods = pb.pods;
         let mut node_pods = vec![Vec::new(); n];
         for (i, p) in pods.iter().enumerate() {
@@ -1140,6 +1163,27 @@ impl Cluster {
                 &as_pods,
             ),
         };
+        let platform = platform_pods
+            .iter()
+            .map(|(ctl, idx)| {
+                let id = Identity::service_account(
+                    ctl.ns,
+                    ctl.sa,
+                    Kind::Addon,
+                    Token::Pod,
+                    ctl.ua,
+                    "",
+                    &crb(
+                        ctl.role,
+                        ctl.role,
+                        "ServiceAccount",
+                        &format!("{}/{}", ctl.sa, ctl.ns),
+                    ),
+                )
+                .with_pods(&node_list, &pods, idx);
+                (*ctl, id)
+            })
+            .collect();
         let ci_ips: &'static [&'static str] =
             &["192.0.2.50", "192.0.2.51", "192.0.2.52", "192.0.2.53"];
         let ci = Identity::service_account(
@@ -1312,6 +1356,8 @@ impl Cluster {
             kubelet_client,
             lb_ips: vec!["10.0.0.4".into(), "10.0.0.5".into(), "10.0.0.6".into()],
             ci_ips,
+            profile,
+            platform,
             seed,
         }
     }

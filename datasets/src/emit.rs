@@ -33,6 +33,7 @@ pub(crate) struct Emitter {
     seq: u64,
     cur: u32,
     end: i64,
+    policy: crate::policy::Policy,
     /// Events of requests committed through [`Emitter::commit`] (benign traffic).
     pub committed: u64,
     /// Most requests in flight at once.
@@ -40,8 +41,8 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    /// An empty emitter; long-running requests are cut at `end`.
-    pub(crate) fn new(end: i64) -> Emitter {
+    /// An empty emitter; long-running requests are cut at `end`, levels follow `policy`.
+    pub(crate) fn new(end: i64, policy: crate::policy::Policy) -> Emitter {
         Emitter {
             slots: Vec::new(),
             pending: Vec::new(),
@@ -50,6 +51,7 @@ impl Emitter {
             seq: 0,
             cur: 0,
             end,
+            policy,
             committed: 0,
             peak_in_flight: 0,
         }
@@ -83,7 +85,7 @@ impl Emitter {
     /// Finalises the request started last and schedules its stages.
     pub(crate) fn commit(&mut self, rng: &mut Rng) -> u64 {
         let slot = self.cur;
-        let lines = self.slots[slot as usize].finalize(rng, self.end);
+        let lines = self.slots[slot as usize].finalize(rng, self.end, self.policy);
         self.schedule(slot);
         self.committed += lines;
         lines
@@ -172,6 +174,8 @@ pub(crate) struct Plan<'c> {
     pub reqs: Vec<Req>,
     /// Scenario the requests being built belong to.
     pub scenario: u16,
+    /// That scenario's variant.
+    pub variant: crate::attacks::Variant,
     end: i64,
 }
 
@@ -183,6 +187,7 @@ impl<'c> Plan<'c> {
             rng: Rng::new(seed),
             reqs: Vec::new(),
             scenario: 0,
+            variant: crate::attacks::Variant::WRITTEN,
             end: c.end,
         }
     }
@@ -211,12 +216,13 @@ impl<'c> Build<'c> for Plan<'c> {
     fn commit(&mut self) -> u64 {
         let scenario = self.scenario;
         let end = self.end;
+        let policy = self.c.profile.policy();
         match self.reqs.last_mut() {
             Some(r) => {
                 r.scenario = Some(scenario);
                 // Attack requests always log RequestReceived: they are never leases or kubelet
                 // reads, except the kubelet reviews that are the evidence themselves.
-                r.finalize(&mut self.rng, end)
+                r.finalize(&mut self.rng, end, policy)
             }
             None => 0,
         }

@@ -11,6 +11,7 @@ use crate::attacks::{self, SCENARIOS};
 use crate::benign::{Sim, class_weights};
 use crate::cluster::Cluster;
 use crate::json::{DAY_US, HOUR_US, TsFmt};
+use crate::profile::Profile;
 use crate::request::Req;
 use crate::rng::{Rng, mix64};
 
@@ -43,6 +44,8 @@ pub struct GenConfig {
     /// Number of nodes of the modelled cluster (1 to 250; 9 and more get three control-plane
     /// nodes, fewer get one).
     pub nodes: u32,
+    /// Which controllers run, who works on the cluster when, and the audit policy.
+    pub profile: Profile,
 }
 
 /// 2026-01-05T00:00:00Z, a Monday.
@@ -61,6 +64,7 @@ impl Default for GenConfig {
             days: 1,
             attacks: AttackSelection::All,
             nodes: 6,
+            profile: Profile::Kubeadm,
         }
     }
 }
@@ -93,6 +97,7 @@ pub fn demo_config() -> GenConfig {
         days: 1,
         attacks: AttackSelection::All,
         nodes: 6,
+        profile: Profile::Kubeadm,
     }
 }
 
@@ -140,14 +145,14 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(start: i64, hours: usize) -> Clock {
+    fn new(start: i64, hours: usize, profile: Profile) -> Clock {
         let mut cum = Vec::with_capacity(hours + 1);
         let mut weight = Vec::with_capacity(hours);
         let mut acc = 0.0;
         cum.push(0.0);
         for h in 0..hours {
             let t = start + h as i64 * HOUR_US + HOUR_US / 2;
-            let w: f64 = class_weights(t).iter().sum();
+            let w: f64 = class_weights(profile, t).iter().sum();
             weight.push(w);
             acc += w;
             cum.push(acc);
@@ -178,7 +183,7 @@ impl Clock {
 
 const FLUSH_AT: usize = 1 << 18;
 
-fn truth_line(out: &mut Vec<u8>, r: &Req, scenario: usize, ts: &mut TsFmt) {
+fn truth_line(out: &mut Vec<u8>, r: &Req, scenario: usize, variant: &str, ts: &mut TsFmt) {
     let s = &SCENARIOS[scenario];
     out.extend_from_slice(b"{\"audit_id\":\"");
     out.extend_from_slice(&r.id);
@@ -191,6 +196,8 @@ fn truth_line(out: &mut Vec<u8>, r: &Req, scenario: usize, ts: &mut TsFmt) {
     } else {
         b"\",\"role\":\"action"
     });
+    out.extend_from_slice(b"\",\"variant\":\"");
+    out.extend_from_slice(variant.as_bytes());
     out.extend_from_slice(b"\",\"ts\":\"");
     ts.push(out, r.t0);
     out.extend_from_slice(b"\"}\n");
@@ -218,13 +225,13 @@ pub fn generate(
     let chosen = selected(cfg)?;
     let start = cfg.start.timestamp_micros();
     let end = start + i64::from(cfg.days) * DAY_US;
-    let cluster = Cluster::new(cfg.nodes, cfg.seed, start, end);
-    let plan = attacks::plan(&cluster, &chosen, mix64(cfg.seed ^ 0x5CEA_A710));
+    let cluster = Cluster::new(cfg.nodes, cfg.seed, start, end, cfg.profile);
+    let (plan, variants) = attacks::plan(&cluster, &chosen, mix64(cfg.seed ^ 0x5CEA_A710));
     let attack_lines = attacks::lines(&plan);
     let budget = cfg.events.saturating_sub(attack_lines);
 
     let mut sim = Sim::new(&cluster, mix64(cfg.seed));
-    let mut clock = Clock::new(start, cfg.days as usize * 24);
+    let mut clock = Clock::new(start, cfg.days as usize * 24, cfg.profile);
     let total_v = clock.total();
     let mut arrival_rng = Rng::new(mix64(cfg.seed ^ 0xA441_7A15));
     let mut v = 0.0f64;
@@ -287,7 +294,8 @@ pub fn generate(
                 if let Some(s) = req.scenario {
                     stats.malicious_requests += 1;
                     if truth.is_some() {
-                        truth_line(&mut truth_buf, &req, s as usize, &mut truth_ts);
+                        let variant = variants[s as usize].label();
+                        truth_line(&mut truth_buf, &req, s as usize, &variant, &mut truth_ts);
                     }
                 }
                 sim.b.em.adopt(&mut req);

@@ -29,6 +29,7 @@ pub mod generator;
 mod json;
 mod objects;
 mod policy;
+mod profile;
 mod request;
 mod rng;
 
@@ -36,6 +37,7 @@ pub use generator::{
     AttackSelection, GenConfig, GenStats, Throughput, demo_config, generate, generate_gzip,
     measure, measure_throughput, scenario_names,
 };
+pub use profile::Profile;
 
 #[cfg(test)]
 mod tests;

@@ -566,7 +566,13 @@ mod tests {
 
     #[test]
     fn lease_body_is_valid_json_with_micro_time() {
-        let c = Cluster::new(3, 1, 1_767_571_200_000_000, 1_767_657_600_000_000);
+        let c = Cluster::new(
+            3,
+            1,
+            1_767_571_200_000_000,
+            1_767_657_600_000_000,
+            crate::profile::Profile::Kubeadm,
+        );
         let mut out = Vec::new();
         let mut ts = TsFmt::default();
         lease_body(

@@ -23,6 +23,20 @@ impl Level {
     }
 }
 
+/// The audit policy a cluster profile runs with (see `crate::profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Policy {
+    /// The README's policy: bodies for workload, RBAC and webhook writes, requests of other
+    /// writes; `RequestReceived` omitted for leases and kubelet reads.
+    Kubeadm,
+    /// A managed provider's: every write but secrets, configmaps and tokenreviews at
+    /// RequestResponse; `RequestReceived` never logged.
+    Managed,
+    /// A hardened policy: as [`Policy::Kubeadm`], but ConfigMap writes logged with their request
+    /// body and every stage of every request logged.
+    Strict,
+}
+
 /// What the policy needs to know about a request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Subject<'a> {
@@ -70,16 +84,29 @@ fn is_workload(group: &str, resource: &str) -> bool {
 /// 6. writes to RBAC and admission webhook configurations: RequestResponse
 /// 7. subjectaccessreviews created by kubelets (`system:nodes`): RequestResponse
 /// 8. every other write: Request
-pub(crate) fn level(s: Subject<'_>) -> Level {
+///
+/// [`Policy::Managed`] logs every write that rules 2 and 3 leave at RequestResponse;
+/// [`Policy::Strict`] logs ConfigMap writes at Request.
+pub(crate) fn level(policy: Policy, s: Subject<'_>) -> Level {
     let Some(group) = s.group else {
         return Level::Metadata;
     };
+    if policy == Policy::Strict
+        && (group, s.resource) == ("", "configmaps")
+        && !is_read(s.verb)
+        && s.subresource.is_empty()
+    {
+        return Level::Request;
+    }
     if matches!((group, s.resource), ("", "secrets" | "configmaps"))
         || (group == "authentication.k8s.io" && s.resource == "tokenreviews")
         || is_connect(s.subresource)
         || is_read(s.verb)
     {
         return Level::Metadata;
+    }
+    if policy == Policy::Managed {
+        return Level::RequestResponse;
     }
     if is_workload(group, s.resource) && matches!(s.subresource, "" | "ephemeralcontainers") {
         return Level::RequestResponse;
@@ -93,12 +120,18 @@ pub(crate) fn level(s: Subject<'_>) -> Level {
     Level::Request
 }
 
-/// Whether the policy omits the `RequestReceived` stage for this request: leases (any verb, any
-/// user: leader election and node heartbeats) and reads by kubelets (`get`/`list` by
-/// `system:nodes`). Every other request logs `RequestReceived`.
-pub(crate) fn omits_request_received(s: Subject<'_>) -> bool {
-    (s.group == Some("coordination.k8s.io") && s.resource == "leases")
-        || (s.node && matches!(s.verb, "get" | "list"))
+/// Whether the policy omits the `RequestReceived` stage for this request. [`Policy::Kubeadm`]:
+/// leases (any verb, any user: leader election and node heartbeats) and reads by kubelets
+/// (`get`/`list` by `system:nodes`); [`Policy::Managed`]: every request; [`Policy::Strict`]: none.
+pub(crate) fn omits_request_received(policy: Policy, s: Subject<'_>) -> bool {
+    match policy {
+        Policy::Kubeadm => {
+            (s.group == Some("coordination.k8s.io") && s.resource == "leases")
+                || (s.node && matches!(s.verb, "get" | "list"))
+        }
+        Policy::Managed => true,
+        Policy::Strict => false,
+    }
 }
 
 #[cfg(test)]
@@ -118,36 +151,65 @@ mod tests {
     #[test]
     fn secrets_are_never_logged_with_bodies() {
         for verb in ["create", "update", "patch", "delete", "get"] {
-            assert_eq!(level(subj(verb, "", "secrets")), Level::Metadata);
+            assert_eq!(
+                level(Policy::Kubeadm, subj(verb, "", "secrets")),
+                Level::Metadata
+            );
         }
     }
 
     #[test]
     fn workload_and_rbac_writes_log_both_bodies_other_writes_the_request() {
-        assert_eq!(level(subj("create", "", "pods")), Level::RequestResponse);
         assert_eq!(
-            level(subj("patch", "apps", "daemonsets")),
+            level(Policy::Kubeadm, subj("create", "", "pods")),
             Level::RequestResponse
         );
         assert_eq!(
-            level(subj(
-                "create",
-                "rbac.authorization.k8s.io",
-                "clusterrolebindings"
-            )),
+            level(Policy::Kubeadm, subj("patch", "apps", "daemonsets")),
             Level::RequestResponse
         );
         assert_eq!(
-            level(subj("update", "coordination.k8s.io", "leases")),
+            level(
+                Policy::Kubeadm,
+                subj("create", "rbac.authorization.k8s.io", "clusterrolebindings")
+            ),
+            Level::RequestResponse
+        );
+        assert_eq!(
+            level(
+                Policy::Kubeadm,
+                subj("update", "coordination.k8s.io", "leases")
+            ),
             Level::Request
         );
         let mut status = subj("patch", "", "pods");
         status.subresource = "status";
-        assert_eq!(level(status), Level::Request);
+        assert_eq!(level(Policy::Kubeadm, status), Level::Request);
         let mut sar = subj("create", "authorization.k8s.io", "subjectaccessreviews");
-        assert_eq!(level(sar), Level::Request);
+        assert_eq!(level(Policy::Kubeadm, sar), Level::Request);
         sar.node = true;
-        assert_eq!(level(sar), Level::RequestResponse);
-        assert_eq!(level(subj("watch", "apps", "deployments")), Level::Metadata);
+        assert_eq!(level(Policy::Kubeadm, sar), Level::RequestResponse);
+        assert_eq!(
+            level(Policy::Kubeadm, subj("watch", "apps", "deployments")),
+            Level::Metadata
+        );
+    }
+
+    #[test]
+    fn profiles_policies_differ_in_bodies_and_stages() {
+        let cm = subj("update", "", "configmaps");
+        assert_eq!(level(Policy::Kubeadm, cm), Level::Metadata);
+        assert_eq!(level(Policy::Strict, cm), Level::Request);
+        let svc = subj("create", "", "services");
+        assert_eq!(level(Policy::Kubeadm, svc), Level::Request);
+        assert_eq!(level(Policy::Managed, svc), Level::RequestResponse);
+        assert_eq!(
+            level(Policy::Managed, subj("update", "", "secrets")),
+            Level::Metadata
+        );
+        let lease = subj("update", "coordination.k8s.io", "leases");
+        assert!(omits_request_received(Policy::Kubeadm, lease));
+        assert!(!omits_request_received(Policy::Strict, lease));
+        assert!(omits_request_received(Policy::Managed, svc));
     }
 }

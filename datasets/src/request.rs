@@ -688,11 +688,11 @@ impl Req {
 
     /// Fixes the level, stages and timestamps; returns the number of events (lines) the request
     /// produces. `end` caps long-running requests so they finish by the end of the period.
-    pub(crate) fn finalize(&mut self, rng: &mut Rng, end: i64) -> u64 {
+    pub(crate) fn finalize(&mut self, rng: &mut Rng, end: i64, policy: policy::Policy) -> u64 {
         let subject = self.subject();
         let mut level = self
             .level_override
-            .unwrap_or_else(|| policy::level(subject));
+            .unwrap_or_else(|| policy::level(policy, subject));
         let connect = policy::is_connect(self.sub);
         self.long_running = self.verb == "watch" || connect;
         if self.code == 0 {
@@ -724,7 +724,7 @@ impl Req {
         self.level = Some(level);
         self.with_received = self
             .received_override
-            .unwrap_or_else(|| !policy::omits_request_received(subject));
+            .unwrap_or_else(|| !policy::omits_request_received(policy, subject));
         if self.lat <= 0 {
             self.lat = match self.verb {
                 "get" if connect => rng.latency(8_000, 120_000.0, 4_000_000),

@@ -548,3 +548,91 @@ fn zero_days_is_rejected() {
     .expect_err("zero days");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+fn with_profile(events: u64, seed: u64, profile: crate::Profile) -> GenConfig {
+    GenConfig {
+        events,
+        seed,
+        profile,
+        attacks: AttackSelection::None,
+        ..GenConfig::default()
+    }
+}
+
+fn usernames(events: &[Value]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter_map(|e| e["user"]["username"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn profiles_differ_in_controllers_and_audit_policy() {
+    use crate::Profile;
+    let kubeadm = lines(&run(&with_profile(30_000, 3, Profile::Kubeadm)).0);
+    let eks = lines(&run(&with_profile(30_000, 3, Profile::EksPlatform)).0);
+    let mesh = lines(&run(&with_profile(30_000, 3, Profile::MeshGitops)).0);
+    let eso = "system:serviceaccount:external-secrets:external-secrets";
+    let istiod = "system:serviceaccount:istio-system:istiod";
+    assert!(usernames(&eks).contains(eso));
+    assert!(usernames(&mesh).contains(istiod));
+    assert!(!usernames(&kubeadm).contains(eso) && !usernames(&kubeadm).contains(istiod));
+    assert!(!usernames(&eks).contains(istiod));
+    // Prometheus scrapes kubelets through the API server's node proxy in the platform profiles
+    let scrapes = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| {
+                e["requestURI"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("/proxy/metrics"))
+            })
+            .count()
+    };
+    assert_eq!(scrapes(&kubeadm), 0);
+    assert!(scrapes(&eks) > 0 && scrapes(&mesh) > 0);
+    // audit policy: the managed one never logs RequestReceived; the strict one logs it for leases
+    let received = |evs: &[Value], resource: &str| {
+        evs.iter()
+            .filter(|e| e["stage"] == "RequestReceived" && e["objectRef"]["resource"] == resource)
+            .count()
+    };
+    assert_eq!(
+        eks.iter()
+            .filter(|e| e["stage"] == "RequestReceived")
+            .count(),
+        0
+    );
+    assert_eq!(received(&kubeadm, "leases"), 0);
+    assert!(received(&mesh, "leases") > 0);
+    // services written with both bodies under the managed policy, with the request only under kubeadm's
+    let service_levels = |evs: &[Value]| -> BTreeSet<String> {
+        evs.iter()
+            .filter(|e| {
+                e["objectRef"]["resource"] == "services"
+                    && matches!(e["verb"].as_str(), Some("patch" | "update" | "create"))
+            })
+            .filter_map(|e| e["level"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(service_levels(&eks).iter().all(|l| l == "RequestResponse"));
+}
+
+#[test]
+fn each_scenario_comes_in_at_least_three_variants_across_seeds() {
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for seed in 0..12 {
+        let (_, truth, _) = run(&GenConfig {
+            attacks: AttackSelection::All,
+            ..cfg(0, seed)
+        });
+        for t in lines(&truth) {
+            if let (Some(s), Some(v)) = (t["scenario"].as_str(), t["variant"].as_str()) {
+                seen.entry(s.to_string()).or_default().insert(v.to_string());
+            }
+        }
+    }
+    assert_eq!(seen.len(), scenario_names().len());
+    for (scenario, variants) in &seen {
+        assert!(variants.len() >= 3, "{scenario}: {variants:?}");
+    }
+}

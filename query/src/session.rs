@@ -55,15 +55,9 @@ pub fn check_lake(lake: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A session with `events` over the lake at `lake` (see [`check_lake`]), holding at most the
-/// memory `KUBETRAIL_MEMORY_LIMIT` sets, else the default (see [`crate::memory`]).
-pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
-    open_with(lake, scope, MemoryLimit::from_env()?).await
-}
-
-/// [`open`] with an explicit memory limit (`--memory-limit`).
-pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
-    check_lake(lake)?;
+/// A session with kubetrail's settings and SQL functions, holding at most `memory`, and no
+/// tables yet.
+fn with_functions(memory: MemoryLimit) -> Result<SessionContext> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = SessionConfig::new()
         .with_target_partitions(threads)
@@ -103,6 +97,44 @@ pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Resul
     ctx.register_udf(crate::csr::udf());
     // threat-intel addresses: none until detect --ioc-file registers its list
     ctx.register_udf(crate::ioc::udf(Default::default()));
+    Ok(ctx)
+}
+
+/// A session whose `events`, `events_window` and `events_history` have the lake's columns and no
+/// rows: rules are planned against it at load, so a rule that names a missing column or returns
+/// the wrong columns is refused before any lake is read.
+pub async fn schema_only() -> Result<SessionContext> {
+    let ctx = with_functions(MemoryLimit::MIN)?;
+    let columns: Vec<_> = ingest::schema::all_columns()
+        .map(ingest::schema::field)
+        .collect();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(columns));
+    ctx.register_table(
+        "events",
+        Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)),
+    )?;
+    register_window(
+        &ctx,
+        &Window {
+            since: None,
+            until: None,
+            baseline: Duration::zero(),
+        },
+    )
+    .await?;
+    Ok(ctx)
+}
+
+/// A session with `events` over the lake at `lake` (see [`check_lake`]), holding at most the
+/// memory `KUBETRAIL_MEMORY_LIMIT` sets, else the default (see [`crate::memory`]).
+pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
+    open_with(lake, scope, MemoryLimit::from_env()?).await
+}
+
+/// [`open`] with an explicit memory limit (`--memory-limit`).
+pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
+    check_lake(lake)?;
+    let ctx = with_functions(memory)?;
     let table = Arc::new(EventsTable::open(lake)?);
     match scope.predicate() {
         None => {

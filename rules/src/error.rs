@@ -6,6 +6,9 @@ pub enum RuleError {
     Parse { file: String, message: String },
     #[error("rule file {file}: {message}")]
     Invalid { file: String, message: String },
+    /// Rules whose SQL or metadata break the rule contract, one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Contract(Vec<crate::contract::Violation>),
     #[error("rule {0} is defined twice")]
     Duplicate(String),
     #[error("no rule with id {0}; `kubetrail rules list` shows them")]

@@ -21,6 +21,7 @@
 
 pub mod allowlist;
 pub mod body_name;
+pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod finding;

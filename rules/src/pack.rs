@@ -33,7 +33,7 @@ fn collect<'a>(dir: &'a Dir<'a>, out: &mut Vec<(&'a str, &'a [u8])>) {
     }
 }
 
-/// The embedded rules, sorted by id.
+/// The embedded rules, sorted by id, checked against the rule contract ([`crate::contract`]).
 pub fn builtin() -> Result<Vec<Rule>> {
     let mut files = Vec::new();
     collect(&PACK, &mut files);
@@ -45,10 +45,13 @@ pub fn builtin() -> Result<Vec<Rule>> {
         let text = String::from_utf8_lossy(bytes);
         rules.push(Rule::parse(&text, &format!("rules/pack/{path}"))?);
     }
-    finish(rules)
+    let rules = finish(rules)?;
+    crate::contract::check(&rules)?;
+    Ok(rules)
 }
 
-/// Rules from a folder (recursively), as `--rules DIR` adds them.
+/// Rules from a folder (recursively), as `--rules DIR` adds them, checked against the rule
+/// contract ([`crate::contract`]).
 pub fn from_dir(dir: &Path) -> Result<Vec<Rule>> {
     let mut rules = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -70,6 +73,7 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Rule>> {
             }
         }
     }
+    crate::contract::check(&rules)?;
     Ok(rules)
 }
 

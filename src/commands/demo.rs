@@ -32,6 +32,23 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
+    if args.list_profiles {
+        super::to_stdout(|out| {
+            for p in datasets::Profile::ALL {
+                writeln!(out, "{:<14} {}", p.name(), p.description())?;
+            }
+            Ok(())
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(profile) = datasets::Profile::parse(&args.profile) else {
+        let names: Vec<&str> = datasets::Profile::ALL.iter().map(|p| p.name()).collect();
+        bail!(
+            "unknown profile {:?}: expected one of {}",
+            args.profile,
+            names.join(", ")
+        );
+    };
     let start = query::timearg::parse_time(&args.start, Utc::now()).map_err(anyhow::Error::msg)?;
     let cfg = GenConfig {
         events: args.events,
@@ -40,6 +57,7 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
         days: args.days,
         attacks: attacks(&args.attacks),
         nodes: args.nodes,
+        profile,
     };
     let Some(out_path) = args.out else {
         bail!("--out is required")

@@ -9,6 +9,7 @@ mod addons;
 mod control_plane;
 mod kubelet;
 mod people;
+pub(crate) mod platform;
 
 pub(crate) use people::exec_query;
 
@@ -17,6 +18,7 @@ use std::borrow::Cow;
 use crate::cluster::{Cluster, Identity, K8S_COMMIT, K8S_VERSION};
 use crate::emit::{Build, Emitter, Live};
 use crate::json::{self, HOUR_US, TsFmt};
+use crate::profile::Profile;
 use crate::request::{Res, r};
 use crate::rng::{Rng, hash_str, hash2};
 
@@ -29,15 +31,18 @@ pub(crate) enum Class {
     Anonymous,
     Ci,
     Human,
+    /// The profile's platform controllers ([`platform`]).
+    Platform,
 }
 
-const CLASSES: [Class; 6] = [
+const CLASSES: [Class; 7] = [
     Class::ControlPlane,
     Class::Kubelet,
     Class::Addon,
     Class::Anonymous,
     Class::Ci,
     Class::Human,
+    Class::Platform,
 ];
 
 /// Relative arrival weights per class at full activity (people and CI are scaled by the hour).
@@ -49,8 +54,9 @@ fn weekday(t: i64) -> i64 {
     (t.div_euclid(json::DAY_US) + 3).rem_euclid(7)
 }
 
-/// How active people are at `t` (1.0 on weekdays 08:00-19:00 UTC).
-pub(crate) fn human_factor(t: i64) -> f64 {
+/// How active people are at `t` (1.0 on weekdays 08:00-19:00 in the profile's time zone).
+pub(crate) fn human_factor(profile: Profile, t: i64) -> f64 {
+    let t = t + profile.people().utc_offset * HOUR_US;
     let hour = t.rem_euclid(json::DAY_US) / HOUR_US;
     if weekday(t) >= 5 {
         return 0.03;
@@ -64,7 +70,8 @@ pub(crate) fn human_factor(t: i64) -> f64 {
 }
 
 /// How active CI is at `t` (deploys follow working hours, a few nightly runs).
-pub(crate) fn ci_factor(t: i64) -> f64 {
+pub(crate) fn ci_factor(profile: Profile, t: i64) -> f64 {
+    let t = t + profile.people().utc_offset * HOUR_US;
     let hour = t.rem_euclid(json::DAY_US) / HOUR_US;
     if weekday(t) < 5 && (8..=18).contains(&hour) {
         1.0
@@ -73,12 +80,19 @@ pub(crate) fn ci_factor(t: i64) -> f64 {
     }
 }
 
-/// Class weights at time `t`.
-pub(crate) fn class_weights(t: i64) -> [f64; 6] {
-    let mut w = CLASS_WEIGHTS;
-    w[4] *= ci_factor(t);
-    w[5] *= human_factor(t);
-    w
+/// Class weights at time `t` in a cluster of `profile`.
+pub(crate) fn class_weights(profile: Profile, t: i64) -> [f64; 7] {
+    let people = profile.people();
+    let [cp, kubelet, addon, anonymous, ci, human] = CLASS_WEIGHTS;
+    [
+        cp,
+        kubelet,
+        addon,
+        anonymous,
+        ci * ci_factor(profile, t) * people.ci_scale,
+        human * human_factor(profile, t) * people.scale,
+        people.platform_weight,
+    ]
 }
 
 /// Mutable state of benign traffic: rollout generations and timestamp formatting for bodies.
@@ -279,6 +293,8 @@ const HUMAN: &[Entry] = &[
     (3, false, people::can_i),
 ];
 
+const PLATFORM: &[Entry] = &[(1, false, platform::arrival)];
+
 fn entries(class: Class) -> &'static [Entry] {
     match class {
         Class::ControlPlane => CONTROL_PLANE,
@@ -287,6 +303,7 @@ fn entries(class: Class) -> &'static [Entry] {
         Class::Anonymous => ANONYMOUS,
         Class::Ci => CI,
         Class::Human => HUMAN,
+        Class::Platform => PLATFORM,
     }
 }
 
@@ -301,7 +318,7 @@ impl<'c> Sim<'c> {
             b: Live {
                 c,
                 rng: Rng::new(seed),
-                em: Emitter::new(c.end),
+                em: Emitter::new(c.end, c.profile.policy()),
             },
             st: State::new(c),
         }
@@ -313,7 +330,7 @@ impl<'c> Sim<'c> {
             control_plane::lease_read(self, t);
             return;
         }
-        let w = class_weights(t);
+        let w = class_weights(self.b.c.profile, t);
         let total: f64 = w.iter().sum();
         let mut x = self.b.rng.f64() * total;
         let mut class = Class::ControlPlane;

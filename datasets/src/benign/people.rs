@@ -7,6 +7,7 @@ use crate::cluster::{APP_NAMESPACES, Cluster, Human, NAMESPACES, Role, ctl, secr
 use crate::emit::{Build, Live};
 use crate::json::{self, SEC_US};
 use crate::objects;
+use crate::profile::Profile;
 use crate::request::{Req, r};
 use crate::rng::Rng;
 
@@ -28,8 +29,8 @@ fn pick_human<'c>(rng: &mut Rng, c: &'c Cluster, roles: &[Role]) -> &'c Human {
 }
 
 /// The address a person uses now: the office during working hours, otherwise VPN or home.
-fn human_ip(rng: &mut Rng, h: &Human, t: i64) -> &'static str {
-    let office = human_factor(t) >= 1.0 && rng.chance(0.85);
+fn human_ip(rng: &mut Rng, h: &Human, t: i64, profile: Profile) -> &'static str {
+    let office = human_factor(profile, t) >= 1.0 && rng.chance(0.85);
     if office || h.ips.len() < 2 {
         h.ips[0]
     } else {
@@ -84,7 +85,7 @@ pub(super) fn read_session(s: &mut Sim<'_>, t: i64) {
     let Sim { b, st } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = pick_ns(&mut b.rng, h);
     let mut at = t;
     if b.rng.chance(0.15) {
@@ -195,7 +196,7 @@ pub(super) fn logs(s: &mut Sim<'_>, t: i64) {
     let Sim { b, st } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = pick_ns(&mut b.rng, h);
     let (p, name) = pod_in(b, st, ns);
     let r = kubectl(b, h, ip, t);
@@ -260,7 +261,7 @@ pub(super) fn exec(s: &mut Sim<'_>, t: i64) {
         c,
         &[Role::Sre, Role::Sre, Role::Admin, Role::Dev],
     );
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = pick_ns(&mut b.rng, h);
     let (p, name) = pod_in(b, st, ns);
     let r = kubectl(b, h, ip, t);
@@ -291,7 +292,7 @@ pub(super) fn port_forward(s: &mut Sim<'_>, t: i64) {
     let Sim { b, st } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[Role::Sre, Role::Admin]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = pick_ns(&mut b.rng, h);
     let (p, name) = pod_in(b, st, ns);
     let r = kubectl(b, h, ip, t);
@@ -311,7 +312,7 @@ pub(super) fn write(s: &mut Sim<'_>, t: i64) {
     let Sim { b, st } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = if h.role == Role::Dev {
         h.home_ns
     } else {
@@ -400,7 +401,7 @@ pub(super) fn denied(s: &mut Sim<'_>, t: i64) {
     let Sim { b, .. } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[Role::Dev]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let other = loop {
         let ns = *b.rng.pick(APP_NAMESPACES);
         if ns != h.home_ns {
@@ -436,7 +437,7 @@ pub(super) fn read_secret(s: &mut Sim<'_>, t: i64) {
     let Sim { b, .. } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let ns = if h.role == Role::Dev {
         h.home_ns
     } else {
@@ -462,7 +463,7 @@ pub(super) fn can_i(s: &mut Sim<'_>, t: i64) {
     let Sim { b, .. } = s;
     let c = b.c;
     let h = pick_human(&mut b.rng, c, &[]);
-    let ip = human_ip(&mut b.rng, h, t);
+    let ip = human_ip(&mut b.rng, h, t, b.c.profile);
     let (verb, res) = *b.rng.pick(&[
         ("create", "deployments"),
         ("get", "secrets"),
