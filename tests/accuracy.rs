@@ -150,13 +150,13 @@ fn score(run: &Run) -> Score {
         .success();
     let findings: Value =
         serde_json::from_slice(&std::fs::read(&findings_path).expect("findings")).expect("json");
-    let findings = findings["findings"].as_array().cloned().unwrap_or_default();
+    let findings = findings["findings"].as_array().cloned().expect("an array");
 
     // audit id -> categories of the findings holding it as evidence
     let mut flagged: HashMap<String, BTreeSet<String>> = HashMap::new();
     for f in &findings {
         // a finding lists at most 1000 audit ids: requests beyond them count as missed
-        let category = f["category"].as_str().unwrap_or_default().to_string();
+        let category = f["category"].as_str().expect("a string field").to_string();
         for id in f["audit_ids"].as_array().into_iter().flatten() {
             if let Some(id) = id.as_str() {
                 flagged
@@ -176,9 +176,9 @@ fn score(run: &Run) -> Score {
     let mut found_in_own_category: BTreeMap<String, bool> = BTreeMap::new();
     let mut missed_actions = Vec::new();
     for t in &truth {
-        let id = t["audit_id"].as_str().unwrap_or_default();
-        let scenario = t["scenario"].as_str().unwrap_or_default().to_string();
-        let category = t["category"].as_str().unwrap_or_default().to_string();
+        let id = t["audit_id"].as_str().expect("a string field");
+        let scenario = t["scenario"].as_str().expect("a string field").to_string();
+        let category = t["category"].as_str().expect("a string field").to_string();
         let hit = flagged.get(id);
         let own = found_in_own_category
             .entry(scenario.clone())
@@ -210,8 +210,8 @@ fn score(run: &Run) -> Score {
         })
         .map(|f| {
             (
-                f["rule_id"].as_str().unwrap_or_default().to_string(),
-                f["summary"].as_str().unwrap_or_default().to_string(),
+                f["rule_id"].as_str().expect("a string field").to_string(),
+                f["summary"].as_str().expect("a string field").to_string(),
             )
         })
         .collect();

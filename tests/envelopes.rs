@@ -61,7 +61,7 @@ fn eks_gke_aks_and_container_log_wrappers_become_rows_with_their_cluster() {
     assert_eq!(s["quarantined"], 4, "{s}");
     let reasons: Vec<String> = quarantine(&lake)
         .iter()
-        .map(|q| q["reason"].as_str().unwrap_or_default().to_owned())
+        .map(|q| q["reason"].as_str().expect("a string field").to_owned())
         .collect();
     assert!(
         reasons.iter().any(|r| r.contains("[Truncated...]")),

@@ -57,23 +57,23 @@ fn kubetrail_agrees_with_falco_on_every_scored_test_case() {
     for line in out.lines() {
         let f: Value = serde_json::from_str(line).expect("finding");
         found
-            .entry(f["cluster"].as_str().unwrap_or_default().to_owned())
+            .entry(f["cluster"].as_str().expect("a string field").to_owned())
             .or_default()
             .push((
-                f["category"].as_str().unwrap_or_default().to_owned(),
-                f["severity"].as_str().unwrap_or_default().to_owned(),
+                f["category"].as_str().expect("a string field").to_owned(),
+                f["severity"].as_str().expect("a string field").to_owned(),
             ));
     }
 
     let mut table = Vec::new();
     let mut disagreements = Vec::new();
     for case in &cases {
-        let name = case["test_name"].as_str().unwrap_or_default();
+        let name = case["test_name"].as_str().expect("a string field");
         if excluded.contains(name) {
             table.push(format!("{name:<58} excluded"));
             continue;
         }
-        let file = case["trace_file"].as_str().unwrap_or_default();
+        let file = case["trace_file"].as_str().expect("a string field");
         let ours = found.get(&cluster(file)).cloned().unwrap_or_default();
         let ours_cats: BTreeSet<&str> = ours.iter().map(|(c, _)| c.as_str()).collect();
         let expected: BTreeSet<String> = case["detect_counts"]

@@ -55,7 +55,7 @@ fn time_of(ev: &str) -> String {
     let v: Value = serde_json::from_str(ev).expect("event JSON");
     v["requestReceivedTimestamp"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a string field")
         .to_owned()
 }
 
@@ -101,7 +101,7 @@ fn column(lake: &Path, sql: &str) -> Vec<String> {
 fn reasons(lake: &Path) -> Vec<String> {
     quarantine(lake)
         .iter()
-        .map(|q| q["reason"].as_str().unwrap_or_default().to_owned())
+        .map(|q| q["reason"].as_str().expect("a string field").to_owned())
         .collect()
 }
 
@@ -429,7 +429,7 @@ fn wrapper_columns_keep_what_only_the_wrapper_knows() {
         &lake,
         "SELECT wrapper_ts FROM events WHERE audit_id = 'rt-1'",
     );
-    let w = got[0]["wrapper_ts"].as_str().unwrap_or_default();
+    let w = got[0]["wrapper_ts"].as_str().expect("a string field");
     assert!(w.starts_with("2026-01-05T10:00:01.123"), "{w}");
     // --cluster wins over the log group.
     let file = dir.path().join("insights.csv");

@@ -31,7 +31,7 @@ fn every_generated_event_ingests_with_nothing_quarantined() {
         .collect();
     assert!(!malicious.is_empty());
     let lake = dir.path().join("lake");
-    let id = malicious[0]["audit_id"].as_str().unwrap_or_default();
+    let id = malicious[0]["audit_id"].as_str().expect("a string field");
     assert!(
         count(
             &lake,

@@ -208,8 +208,8 @@ fn expected_keys(lines: &[String]) -> BTreeMap<(String, String), i64> {
     for l in distinct {
         let v: serde_json::Value = serde_json::from_str(l).expect("event JSON");
         let key = (
-            v["auditID"].as_str().unwrap_or_default().to_owned(),
-            v["stage"].as_str().unwrap_or_default().to_owned(),
+            v["auditID"].as_str().expect("a string field").to_owned(),
+            v["stage"].as_str().expect("a string field").to_owned(),
         );
         *out.entry(key).or_insert(0) += 1;
     }
@@ -225,8 +225,8 @@ fn lake_keys(lake: &Path) -> BTreeMap<(String, String), i64> {
     .map(|r| {
         (
             (
-                r["audit_id"].as_str().unwrap_or_default().to_owned(),
-                r["stage"].as_str().unwrap_or_default().to_owned(),
+                r["audit_id"].as_str().expect("a string field").to_owned(),
+                r["stage"].as_str().expect("a string field").to_owned(),
             ),
             r["n"].as_i64().unwrap_or(-1),
         )

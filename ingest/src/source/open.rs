@@ -312,7 +312,7 @@ mod tests {
                 i.display()
                     .rsplit('/')
                     .next()
-                    .unwrap_or_default()
+                    .expect("rsplit yields a first piece")
                     .to_string()
             })
             .collect()
@@ -326,10 +326,10 @@ mod tests {
     fn directories_are_walked_in_sorted_order_and_hidden_files_are_counted() {
         let dir = tempfile::tempdir().expect("tempdir");
         for name in ["b.log", "a.log", ".hidden"] {
-            std::fs::write(dir.path().join(name), "x").unwrap_or_default();
+            std::fs::write(dir.path().join(name), "x").expect("test setup");
         }
-        std::fs::create_dir(dir.path().join("sub")).unwrap_or_default();
-        std::fs::write(dir.path().join("sub/c.log"), "x").unwrap_or_default();
+        std::fs::create_dir(dir.path().join("sub")).expect("test setup");
+        std::fs::write(dir.path().join("sub/c.log"), "x").expect("test setup");
         let got = expand_dir(dir.path());
         assert_eq!(names(&got), ["a.log", "b.log", "c.log"]);
         assert_eq!(got.skipped.len(), 1, "{:?}", got.skipped);
@@ -344,12 +344,12 @@ mod tests {
     fn symlinks_to_the_directory_itself_or_an_ancestor_are_walked_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("sub");
-        std::fs::create_dir(&sub).unwrap_or_default();
-        std::fs::write(sub.join("a.log"), "x").unwrap_or_default();
-        std::os::unix::fs::symlink(".", sub.join("self1")).unwrap_or_default();
-        std::os::unix::fs::symlink(&sub, sub.join("self2")).unwrap_or_default();
-        std::os::unix::fs::symlink(dir.path(), sub.join("up")).unwrap_or_default();
-        std::os::unix::fs::symlink("loop", sub.join("loop")).unwrap_or_default();
+        std::fs::create_dir(&sub).expect("test setup");
+        std::fs::write(sub.join("a.log"), "x").expect("test setup");
+        std::os::unix::fs::symlink(".", sub.join("self1")).expect("test setup");
+        std::os::unix::fs::symlink(&sub, sub.join("self2")).expect("test setup");
+        std::os::unix::fs::symlink(dir.path(), sub.join("up")).expect("test setup");
+        std::os::unix::fs::symlink("loop", sub.join("loop")).expect("test setup");
         let got = expand_dir(dir.path());
         assert_eq!(names(&got), ["a.log"]);
         let skipped = got.skipped.join("\n");
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn sockets_in_a_directory_are_skipped_with_a_reason_and_named_ones_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("a.log"), "x").unwrap_or_default();
+        std::fs::write(dir.path().join("a.log"), "x").expect("test setup");
         let sock = dir.path().join("s.sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("socket");
         let got = expand_dir(dir.path());
@@ -387,7 +387,7 @@ mod tests {
         use std::os::unix::ffi::OsStringExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let name = std::ffi::OsString::from_vec(b"audit-\xff.log".to_vec());
-        std::fs::write(dir.path().join(&name), "x").unwrap_or_default();
+        std::fs::write(dir.path().join(&name), "x").expect("test setup");
         let got = expand_dir(dir.path());
         assert_eq!(got.inputs, [InputPath::File(dir.path().join(&name))]);
         assert!(got.skipped.is_empty(), "{:?}", got.skipped);
@@ -396,12 +396,12 @@ mod tests {
     #[test]
     fn the_lake_inside_an_input_directory_is_skipped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("a.log"), "x").unwrap_or_default();
+        std::fs::write(dir.path().join("a.log"), "x").expect("test setup");
         let lake = dir.path().join("lake");
-        std::fs::create_dir_all(lake.join("_kubetrail")).unwrap_or_default();
-        std::fs::write(lake.join("_kubetrail/key"), "k").unwrap_or_default();
+        std::fs::create_dir_all(lake.join("_kubetrail")).expect("test setup");
+        std::fs::write(lake.join("_kubetrail/key"), "k").expect("test setup");
         std::os::unix::fs::symlink("lake/_kubetrail/key", dir.path().join("k.log"))
-            .unwrap_or_default();
+            .expect("test setup");
         // The lake as the command line may name it: relative, through `..`.
         let named = dir.path().join("lake/../lake");
         let got = expand(&[dir.path().to_path_buf()], &named).expect("expand");
@@ -416,8 +416,8 @@ mod tests {
     fn a_file_named_twice_or_hard_linked_is_read_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.log");
-        std::fs::write(&a, "x").unwrap_or_default();
-        std::fs::hard_link(&a, dir.path().join("b.log")).unwrap_or_default();
+        std::fs::write(&a, "x").expect("test setup");
+        std::fs::hard_link(&a, dir.path().join("b.log")).expect("test setup");
         let got = expand(
             &[dir.path().to_path_buf(), a.clone()],
             &dir.path().join("l"),
