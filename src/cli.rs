@@ -75,63 +75,31 @@ pub enum DetectFormat {
     Ocsf,
 }
 
-/// `ingest --input-format`: one value per reader (see `ingest::source::format::InputFormat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InputFormat {
-    /// Decide per file (documents, CSV exports) and per line (by the fields present)
-    Auto,
-    /// Bare audit Events, one per line (or one pretty-printed)
-    Event,
-    /// Webhook EventList documents and JSON arrays of events
-    #[value(name = "eventlist")]
-    EventList,
-    /// CloudWatch Logs JSON: subscription envelopes, filter-log-events output, Logs Insights JSON
-    Eks,
-    /// Logs Insights CSV export (@timestamp, @message, optional @logStream and @log)
-    EksInsightsCsv,
-    /// CreateExportTask files: `<time> <event JSON>` per line
-    EksExport,
-    /// Firehose objects: CloudWatch subscription envelopes back to back, no newline between
-    Firehose,
-    /// GKE Cloud Audit Logs LogEntry
-    Gke,
-    /// GKE LogEntry through Pub/Sub (push or pull message, base64 message.data)
-    GkePubsub,
-    /// AKS diagnostic records (properties.log) and Event Hub {"records": [...]} bodies
-    Aks,
-    /// AKSAudit / AKSAuditAdmin Log Analytics rows exported as JSON
-    AksTable,
-    /// AKSAudit / AKSAuditAdmin Log Analytics rows exported as CSV
-    AksTableCsv,
-    /// CRI container-log lines, partial (P) lines joined
-    Cri,
-    /// docker json-file container-log lines
-    Docker,
-    /// --audit-log-format=legacy text lines
-    Legacy,
-}
+/// `ingest --input-format`: the ingest library's readers, with the names and help it gives them
+/// (one list of formats, in `ingest::source::format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputFormat(pub ingest::source::format::InputFormat);
 
 impl InputFormat {
-    /// The ingest library's reader of the same name.
+    /// The ingest library's reader.
     pub fn reader(self) -> ingest::source::format::InputFormat {
-        use ingest::source::format::InputFormat as F;
-        match self {
-            InputFormat::Auto => F::Auto,
-            InputFormat::Event => F::Event,
-            InputFormat::EventList => F::EventList,
-            InputFormat::Eks => F::Eks,
-            InputFormat::EksInsightsCsv => F::EksInsightsCsv,
-            InputFormat::EksExport => F::EksExport,
-            InputFormat::Firehose => F::Firehose,
-            InputFormat::Gke => F::Gke,
-            InputFormat::GkePubsub => F::GkePubsub,
-            InputFormat::Aks => F::Aks,
-            InputFormat::AksTable => F::AksTable,
-            InputFormat::AksTableCsv => F::AksTableCsv,
-            InputFormat::Cri => F::Cri,
-            InputFormat::Docker => F::Docker,
-            InputFormat::Legacy => F::Legacy,
-        }
+        self.0
+    }
+}
+
+impl ValueEnum for InputFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<InputFormat>> = std::sync::LazyLock::new(|| {
+            ingest::source::format::InputFormat::ALL
+                .into_iter()
+                .map(InputFormat)
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()).help(self.0.help()))
     }
 }
 
@@ -624,14 +592,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_input_format_value_names_the_reader_of_that_name() {
-        for v in InputFormat::value_variants() {
-            let value = v.to_possible_value().expect("every value is visible");
-            assert_eq!(v.reader().name(), value.get_name());
+    fn every_reader_can_be_forced_by_its_name() {
+        for reader in ingest::source::format::InputFormat::ALL {
+            let cli = Cli::try_parse_from([
+                "kubetrail",
+                "ingest",
+                "--input-format",
+                reader.name(),
+                "audit.log",
+            ])
+            .unwrap_or_else(|e| panic!("--input-format {}: {e}", reader.name()));
+            let Command::Ingest(args) = cli.command else {
+                panic!("not ingest")
+            };
+            assert_eq!(args.input_format.reader(), reader);
         }
+        let cli = Cli::try_parse_from(["kubetrail", "ingest", "audit.log"]).expect("parse");
+        let Command::Ingest(args) = cli.command else {
+            panic!("not ingest")
+        };
         assert_eq!(
-            InputFormat::value_variants().len(),
-            ingest::source::format::InputFormat::ALL.len()
+            args.input_format.reader(),
+            ingest::source::format::InputFormat::Auto
         );
     }
 }

@@ -146,6 +146,41 @@ impl InputFormat {
         }
     }
 
+    /// What the format reads, in a line (`--input-format`'s help).
+    pub fn help(self) -> &'static str {
+        match self {
+            InputFormat::Auto => {
+                "Decide per file (documents, CSV exports) and per line (by the fields present)"
+            }
+            InputFormat::Event => "Bare audit Events, one per line (or one pretty-printed)",
+            InputFormat::EventList => "Webhook EventList documents and JSON arrays of events",
+            InputFormat::Eks => {
+                "CloudWatch Logs JSON: subscription envelopes, filter-log-events output, Logs Insights JSON"
+            }
+            InputFormat::EksInsightsCsv => {
+                "Logs Insights CSV export (@timestamp, @message, optional @logStream and @log)"
+            }
+            InputFormat::EksExport => "CreateExportTask files: `<time> <event JSON>` per line",
+            InputFormat::Firehose => {
+                "Firehose objects: CloudWatch subscription envelopes back to back, no newline between"
+            }
+            InputFormat::Gke => "GKE Cloud Audit Logs LogEntry",
+            InputFormat::GkePubsub => {
+                "GKE LogEntry through Pub/Sub (push or pull message, base64 message.data)"
+            }
+            InputFormat::Aks => {
+                "AKS diagnostic records (properties.log) and Event Hub {\"records\": [...]} bodies"
+            }
+            InputFormat::AksTable => "AKSAudit / AKSAuditAdmin Log Analytics rows exported as JSON",
+            InputFormat::AksTableCsv => {
+                "AKSAudit / AKSAuditAdmin Log Analytics rows exported as CSV"
+            }
+            InputFormat::Cri => "CRI container-log lines, partial (P) lines joined",
+            InputFormat::Docker => "docker json-file container-log lines",
+            InputFormat::Legacy => "--audit-log-format=legacy text lines",
+        }
+    }
+
     /// The format named `name` (as [`InputFormat::name`] spells it).
     pub fn from_name(name: &str) -> Option<InputFormat> {
         InputFormat::ALL.into_iter().find(|f| f.name() == name)

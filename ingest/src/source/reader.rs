@@ -629,47 +629,42 @@ impl Reader {
             if eof && !buf.is_empty() {
                 let data = std::mem::take(&mut buf);
                 let (line, offset) = (cur.line, cur.offset);
-                let cut_off_pieces =
-                    self.cri_aware() && container::unfinished_start(&data).is_some();
-                if cut_off_pieces {
-                    // CRI pieces whose final piece is not written yet: quarantined by the
-                    // parser now, not recorded as read, so that they are read again (and
-                    // joined) when the file grows.
-                    let tail = (data.len() as u64, fingerprint(&data));
-                    let seen = cur.offset == started_at && cur.pending_tail.as_ref() == Some(&tail);
-                    if let Some(r) = &mut cur.record {
-                        r.pending_tail = Some(tail);
-                    }
-                    if seen {
-                        return Some(FileEnd::skipped(
-                            "already ingested (no new lines; its cut-off CRI partial line was quarantined before)".into(),
-                        ));
-                    }
-                    if !self.send(cur, ChunkKind::Lines, line, offset, data) {
-                        return None;
-                    }
+                // A tail that cannot be ingested yet (CRI pieces whose final piece is not
+                // written, or a line cut short) is quarantined by the parser now but not recorded
+                // as read, so that it is read again (and joined) when the file grows.
+                let held = if self.cri_aware() && container::unfinished_start(&data).is_some() {
+                    Some((ChunkKind::Lines, "its cut-off CRI partial line"))
                 } else if tail_is_complete(&data) {
-                    cur.consume(&data, 1);
-                    if let Some(r) = &mut cur.record {
-                        r.pending_tail = None;
-                    }
-                    if !self.send(cur, ChunkKind::Lines, line, offset, data) {
-                        return None;
-                    }
+                    None
                 } else {
-                    let tail = (data.len() as u64, fingerprint(&data));
-                    let seen = cur.offset == started_at && cur.pending_tail.as_ref() == Some(&tail);
-                    if let Some(r) = &mut cur.record {
-                        r.pending_tail = Some(tail);
+                    Some((ChunkKind::Incomplete, "its incomplete last line"))
+                };
+                match held {
+                    None => {
+                        cur.consume(&data, 1);
+                        if let Some(r) = &mut cur.record {
+                            r.pending_tail = None;
+                        }
+                        if !self.send(cur, ChunkKind::Lines, line, offset, data) {
+                            return None;
+                        }
                     }
-                    if seen {
-                        // Unchanged since the last run, which quarantined it already.
-                        return Some(FileEnd::skipped(
-                            "already ingested (no new lines; its incomplete last line was quarantined before)".into(),
-                        ));
-                    }
-                    if !self.send(cur, ChunkKind::Incomplete, line, offset, data) {
-                        return None;
+                    Some((kind, what)) => {
+                        let tail = (data.len() as u64, fingerprint(&data));
+                        let seen =
+                            cur.offset == started_at && cur.pending_tail.as_ref() == Some(&tail);
+                        if let Some(r) = &mut cur.record {
+                            r.pending_tail = Some(tail);
+                        }
+                        if seen {
+                            // Unchanged since the last run, which quarantined it already.
+                            return Some(FileEnd::skipped(format!(
+                                "already ingested (no new lines; {what} was quarantined before)"
+                            )));
+                        }
+                        if !self.send(cur, kind, line, offset, data) {
+                            return None;
+                        }
                     }
                 }
             }
