@@ -56,6 +56,23 @@ impl MemoryArgs {
     }
 }
 
+/// How long a writer waits for the lake's lock while another writer holds it.
+#[derive(Debug, Clone, Args)]
+pub struct LockWaitArgs {
+    /// Wait this long for the lake's writer lock while another writer (ingest, compact, nightly,
+    /// or serve committing a roll-up) holds it, e.g. 30s, 10m, 0s to fail at once
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_wait)]
+    pub lock_wait: std::time::Duration,
+}
+
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    query::timearg::parse_duration(s)
+        .and_then(|d| d.to_std().ok())
+        .ok_or_else(|| {
+            format!("cannot read duration {s:?}: expected a number and a unit, e.g. 30s, 10m, 1h")
+        })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
@@ -259,6 +276,8 @@ pub struct ServeArgs {
     /// Parser threads of a roll-up (0: one per core)
     #[arg(long, default_value_t = 0)]
     pub rollup_threads: usize,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
     /// Print the API server's webhook kubeconfig for these flags and exit
     #[arg(long)]
     pub print_kubeconfig: bool,
@@ -295,6 +314,8 @@ pub struct IngestArgs {
     /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]; created if the lake is new
     #[arg(long, env = "KUBETRAIL_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
     /// Input bytes after which progress is committed (for tests of crash safety)
     #[arg(long, hide = true, default_value_t = 1 << 30)]
     pub commit_bytes: u64,
@@ -583,6 +604,8 @@ pub struct NightlyArgs {
     /// Exit with code 3 if a new finding of this severity or higher exists
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
     #[command(flatten)]
     pub findings: FindingArgs,
 }

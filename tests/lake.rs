@@ -171,3 +171,79 @@ fn verify_reports_an_interrupted_commit_and_a_folder_that_is_not_a_lake() {
     assert_eq!(code, Some(1));
     assert!(faults(&v)[0].contains("not a kubetrail lake"), "{v}");
 }
+
+/// A second writer waits for the lake's lock up to `--lock-wait`, says whom it waits for, and
+/// fails naming the holder when the wait runs out; it goes ahead once the holder lets go.
+#[test]
+fn a_writer_waits_for_the_lock_names_its_holder_and_gives_up_after_lock_wait() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_with_data(dir.path());
+    let log = dir.path().join("more.log");
+    std::fs::write(&log, events("w", 50)).expect("write");
+
+    let lock_path = lake.join("_kubetrail").join("lock");
+    let mut holder = std::fs::File::options()
+        .write(true)
+        .open(&lock_path)
+        .expect("open lock");
+    holder.lock().expect("hold the lake lock");
+    holder.set_len(0).expect("truncate");
+    holder
+        .write_all(b"pid 4242, kubetrail serve, since 2026-12-06T08:00:00Z\n")
+        .expect("record holder");
+
+    let refused = kubetrail()
+        .args(["ingest", "--quiet", "--lock-wait", "1s", "--lake"])
+        .arg(&lake)
+        .arg(&log)
+        .output()
+        .expect("run ingest");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "locked by pid 4242, kubetrail serve, since 2026-12-06T08:00:00Z; waiting up to 1s"
+        ),
+        "the waiting writer says whom it waits for: {stderr}"
+    );
+    assert!(
+        stderr.contains("another writer (pid 4242, kubetrail serve")
+            && stderr.contains("--lock-wait"),
+        "the refusal names the holder and the flag: {stderr}"
+    );
+
+    let mut waiting = std::process::Command::new(env!("CARGO_BIN_EXE_kubetrail"))
+        .env_remove("KUBETRAIL_LAKE")
+        .args([
+            "ingest",
+            "--quiet",
+            "--json",
+            "--lock-wait",
+            "60s",
+            "--lake",
+        ])
+        .arg(&lake)
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ingest");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(
+        waiting.try_wait().expect("poll").is_none(),
+        "the writer waits while the lock is held"
+    );
+    holder.unlock().expect("let go");
+    let done = waiting.wait_with_output().expect("ingest finishes");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        common::count(&lake, "SELECT count(*) FROM events"),
+        350,
+        "both ingests' rows are in the lake"
+    );
+}

@@ -24,9 +24,15 @@ pub enum IngestError {
         source: std::io::Error,
     },
     #[error(
-        "another writer (an ingest, or kubetrail serve committing a roll-up) kept lake {0} locked ({0}/_kubetrail/lock) for longer than this run waits; try again when it is done"
+        "another writer ({holder}) kept lake {} locked ({}/_kubetrail/lock) for longer than this run waits ({waited:?}); try again when it is done, or wait longer with --lock-wait",
+        path.display(), path.display()
     )]
-    Locked(PathBuf),
+    Locked {
+        path: PathBuf,
+        /// Who holds the lock, as it wrote itself into the lock file.
+        holder: String,
+        waited: std::time::Duration,
+    },
     #[error("lake state {path} is damaged: {message}")]
     State { path: PathBuf, message: String },
     #[error("writing parquet file {path}: {source}")]

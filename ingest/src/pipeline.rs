@@ -52,6 +52,9 @@ pub struct IngestOptions {
     pub input_format: InputFormat,
     /// How long to wait for the lake's writer lock while another writer holds it.
     pub lock_wait: Duration,
+    /// Inputs under this folder whose files are gone are dropped from the lake's state at the
+    /// next commit (the receiver deletes its WAL segments once they are in the lake).
+    pub forget_gone_under: Option<PathBuf>,
 }
 
 impl IngestOptions {
@@ -67,6 +70,7 @@ impl IngestOptions {
             key: KeySource::InLake,
             input_format: InputFormat::Auto,
             lock_wait: Duration::from_secs(600),
+            forget_gone_under: None,
         }
     }
 }
@@ -593,6 +597,9 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let inputs = expanded.inputs;
     let mut state = LakeState::load(&lake.state_path())?;
     state.version = 1;
+    if let Some(dir) = &opts.forget_gone_under {
+        state.forget_gone_under(dir);
+    }
     let total: u64 = inputs
         .iter()
         .filter_map(|i| match i {

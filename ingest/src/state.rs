@@ -99,6 +99,18 @@ impl LakeState {
             .retain(|r| Some(r.key().as_str()) != replaces && r.key() != key);
         self.files.push(record);
     }
+
+    /// Forget the inputs under `dir` whose files no longer exist; how many were forgotten. For
+    /// inputs that their producer deletes once they are in the lake (the receiver's WAL
+    /// segments), so the state stays as large as what is still on disk.
+    pub fn forget_gone_under(&mut self, dir: &Path) -> usize {
+        let before = self.files.len();
+        self.files.retain(|r| {
+            let p = Path::new(&r.path);
+            !p.starts_with(dir) || p.exists()
+        });
+        before - self.files.len()
+    }
 }
 
 impl FileRecord {
@@ -154,6 +166,33 @@ mod tests {
             .collect();
         assert_eq!(found, [6, 12]);
         assert!(state.candidates(b"other\n").is_empty());
+    }
+
+    #[test]
+    fn only_gone_inputs_under_the_folder_are_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kept = dir.path().join("kept.log");
+        std::fs::write(&kept, "x").expect("write");
+        let mut state = LakeState::default();
+        for (n, path) in [
+            kept.clone(),
+            dir.path().join("gone.log"),
+            PathBuf::from("/elsewhere/gone.log"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut r = record(b"line1\n", 6);
+            r.path = path.display().to_string();
+            r.prefix_hash = Some(format!("{n}"));
+            state.upsert(r, None);
+        }
+        assert_eq!(state.forget_gone_under(dir.path()), 1);
+        let left: Vec<&str> = state.files.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            left,
+            [kept.display().to_string().as_str(), "/elsewhere/gone.log"]
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl Rollup {
             opts.threads = self.threads;
             opts.key = self.key.clone();
             opts.lock_wait = self.lock_wait;
+            opts.forget_gone_under = Some(self.wal_dir.clone());
             let summary = ingest::ingest(&opts, &Progress::default())?;
             self.metrics
                 .events_written

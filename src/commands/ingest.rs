@@ -17,6 +17,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.cluster = args.cluster.clone();
     opts.threads = args.threads;
     opts.commit_bytes = args.commit_bytes;
+    opts.lock_wait = args.lock.lock_wait;
     opts.input_format = args.input_format.reader();
     if let Some(key) = &args.key_file {
         opts.key = ingest::sink::layout::KeySource::File(key.clone());

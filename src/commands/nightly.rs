@@ -171,6 +171,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
 
     let mut opts = ingest::IngestOptions::new(lake.clone(), vec![args.input.clone()]);
     opts.cluster = args.cluster.clone();
+    opts.lock_wait = args.lock.lock_wait;
     let summary = super::ingest::run_with_progress(&opts, quiet).with_context(|| {
         format!(
             "ingesting {} into lake {}",

@@ -45,6 +45,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     config.queue_batches = args.queue_batches;
     config.dedup_window = args.dedup_window;
     config.rollup_threads = args.rollup_threads;
+    config.lock_wait = args.lock.lock_wait;
     serve::run(config).with_context(|| format!("serving into lake {}", lake.display()))?;
     Ok(ExitCode::SUCCESS)
 }

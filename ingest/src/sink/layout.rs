@@ -138,6 +138,63 @@ pub fn partition_value(cluster: &str) -> String {
     out
 }
 
+/// Write who holds the lock into the lock file, so a writer that has to wait can say who it
+/// waits for: `pid 4242, kubetrail serve, since 2026-12-06T08:00:00Z`.
+fn record_holder(lock: &mut File) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    // The program and its subcommand only: later arguments may name paths a user would not want
+    // copied into the lake.
+    let mut args = std::env::args();
+    let program = args
+        .next()
+        .map(|a| {
+            Path::new(&a)
+                .file_name()
+                .map_or_else(|| a.clone(), |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let command = match args.next() {
+        Some(sub) => format!("{program} {sub}"),
+        None => program,
+    };
+    let line = format!(
+        "pid {}, {}, since {}\n",
+        std::process::id(),
+        command
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    lock.set_len(0)?;
+    lock.seek(std::io::SeekFrom::Start(0))?;
+    lock.write_all(line.as_bytes())?;
+    lock.flush()
+}
+
+/// Who holds the lock, as its holder recorded it (an older writer recorded nothing).
+fn lock_holder(lock_path: &Path) -> String {
+    match std::fs::read_to_string(lock_path) {
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect(),
+        _ => "another kubetrail writer (ingest, compact, nightly or serve)".to_string(),
+    }
+}
+
+/// `90s` -> `1m30s`, for messages.
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
 impl Lake {
     /// Open (creating) the lake at `root`, take its lock, and finish or discard whatever a
     /// killed earlier run left behind. Fails at once if another writer holds the lock.
@@ -163,20 +220,36 @@ impl Lake {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let lock = opts.open(&lock_path).map_err(lake_err(&lock_path))?;
-        let deadline = std::time::Instant::now() + wait;
+        let mut lock = opts.open(&lock_path).map_err(lake_err(&lock_path))?;
+        let started = std::time::Instant::now();
+        let deadline = started + wait;
+        let mut told = false;
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    if !told {
+                        told = true;
+                        eprintln!(
+                            "kubetrail: lake {} is locked by {}; waiting up to {} for it",
+                            root.display(),
+                            lock_holder(&lock_path),
+                            humanize(wait)
+                        );
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(IngestError::Locked(root.to_path_buf()));
+                    return Err(IngestError::Locked {
+                        path: root.to_path_buf(),
+                        holder: lock_holder(&lock_path),
+                        waited: started.elapsed(),
+                    });
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(lake_err(&lock_path)(e)),
             }
         }
+        record_holder(&mut lock).map_err(lake_err(&lock_path))?;
         // Finish or drop what a killed run left before anything else reads the lake.
         let mut lake = Lake {
             root: root.to_path_buf(),
@@ -351,10 +424,16 @@ mod tests {
     fn a_second_writer_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let _first = Lake::open(dir.path(), &KeySource::InLake).expect("first open");
-        assert!(matches!(
-            Lake::open(dir.path(), &KeySource::InLake),
-            Err(IngestError::Locked(_))
-        ));
+        match Lake::open(dir.path(), &KeySource::InLake) {
+            Err(IngestError::Locked { holder, .. }) => assert!(
+                holder.starts_with(&format!("pid {},", std::process::id())),
+                "the refusal names the holder: {holder}"
+            ),
+            other => panic!(
+                "a second writer must be refused, got {:?}",
+                other.map(|_| ())
+            ),
+        }
     }
 
     #[test]
@@ -380,7 +459,7 @@ mod tests {
             &KeySource::InLake,
             std::time::Duration::from_millis(200),
         );
-        assert!(matches!(late, Err(IngestError::Locked(_))));
+        assert!(matches!(late, Err(IngestError::Locked { .. })));
         assert!(t.elapsed() >= std::time::Duration::from_millis(200));
     }
 
