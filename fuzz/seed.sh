@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 public=../datasets/public
-for t in decode_line read_input decompress redact_body redact_quarantine; do
+for t in decode_line read_input decompress redact_body redact_quarantine rule_file sigma_file; do
   mkdir -p "corpus/$t"
 done
 # Lines and documents of every envelope, plus a few Falco trace files and the audit2rbac log.
@@ -17,4 +17,7 @@ cp seeds/*.gz seeds/*.zst corpus/decompress/
 # Bodies for the redactor (first byte picks the resource) and whole events for quarantine.
 cp seeds/redact/* corpus/redact_body/
 cp seeds/secret-event.json seeds/tokenreview-event.json seeds/event.json corpus/redact_quarantine/
+# Rule files: the whole pack; Sigma files: our own (SigmaHQ's rules are DRL-licensed, not copied).
+cp ../rules/pack/*/*.yaml corpus/rule_file/
+cp seeds/sigma/*.yml corpus/sigma_file/
 echo "corpora ready under fuzz/corpus/"

@@ -48,6 +48,46 @@ fn the_redaction_seeds_hold_no_secret_after_redaction() {
     }
 }
 
+#[test]
+fn every_pack_rule_file_is_accepted_by_the_rule_harness() {
+    let pack = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/pack");
+    let mut n = 0;
+    for dir in std::fs::read_dir(pack).expect("rules/pack") {
+        for entry in std::fs::read_dir(dir.expect("entry").path()).expect("category") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("rule text");
+            assert!(harness::rule_file(&text), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 90, "{n} rule files");
+}
+
+#[test]
+fn the_sigma_seeds_compile_to_single_statements() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/sigma");
+    let mut compiled = 0;
+    for entry in std::fs::read_dir(dir).expect("fuzz/seeds/sigma") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("seed");
+        compiled += harness::sigma_file(&text);
+    }
+    // exec-modifiers, keywords-cidr, and the correlation file's four documents.
+    assert!(compiled >= 5, "{compiled} rules compiled from the seeds");
+}
+
+#[test]
+fn the_sql_scan_finds_a_value_that_escaped_its_literal() {
+    assert!(
+        harness::one_statement(
+            "SELECT 'it''s' AS a FROM events_window\n-- note\nWHERE x = \"a\"\"b\""
+        )
+        .is_ok()
+    );
+    assert!(harness::one_statement("SELECT 'x'; DROP TABLE t").is_err());
+    assert!(harness::one_statement("WHERE name = 'x' -- '").is_err());
+    assert!(harness::one_statement("WHERE name = 'x").is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property: no planted Secret value survives.
 

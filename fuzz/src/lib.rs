@@ -429,3 +429,115 @@ fn tree_leaks(v: &Value, leaks: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A pack rule file through `Rule::parse`: never a panic, and a rule it accepts keeps the
+/// promises the loader checks (kebab-case id, a category of the vocabulary, a firing and a quiet
+/// test, SQL over `events_window`). Returns whether it was accepted.
+pub fn rule_file(text: &str) -> bool {
+    use rules_spec::rule::{CATEGORIES, Expect, Rule};
+    // Named after the id the text gives, so the loader's file-name check passes and the fuzzer
+    // reaches the checks behind it.
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .map_or("rule", str::trim);
+    let origin = format!("fuzz/{id}.yaml");
+    match Rule::parse(text, &origin) {
+        Ok(rule) => {
+            assert!(
+                !rule.id.is_empty()
+                    && rule
+                        .id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "accepted id {:?}",
+                rule.id
+            );
+            assert!(CATEGORIES.contains(&rule.category.as_str()));
+            assert!(rule.tests.iter().any(|t| t.expect == Expect::Fire));
+            assert!(rule.tests.iter().any(|t| t.expect == Expect::Quiet));
+            assert!(rule.sql.contains("events_window"));
+            true
+        }
+        Err(e) => {
+            assert!(
+                e.to_string().starts_with(&format!("rule file {origin}: ")),
+                "the error names the file: {e}"
+            );
+            false
+        }
+    }
+}
+
+/// The builtin Sigma field mapping, parsed once.
+fn sigma_mapping() -> &'static rules_spec::sigma::Mapping {
+    static MAPPING: OnceLock<rules_spec::sigma::Mapping> = OnceLock::new();
+    MAPPING.get_or_init(|| match rules_spec::sigma::Mapping::builtin() {
+        Ok(m) => m,
+        Err(e) => panic!("the builtin mapping must load: {e}"),
+    })
+}
+
+/// A Sigma file through the loader and compiler: never a panic; every document ends as a rule,
+/// a hidden correlation member or a reason (nothing vanishes); and every compiled SQL reads
+/// `events_window` and is one statement whose quotes are balanced, so no value from the rule
+/// reaches the SQL outside a literal. Returns how many rules were compiled.
+pub fn sigma_file(text: &str) -> usize {
+    let loaded = rules_spec::sigma::load_text("fuzz/rule.yml", text, sigma_mapping());
+    let documents = rules_spec::sigma::parse::docs(text).len();
+    assert_eq!(
+        loaded.rules.len() + loaded.hidden + loaded.not_loaded.len(),
+        documents,
+        "every document is a rule, hidden, or not loaded with a reason"
+    );
+    for rule in &loaded.rules {
+        assert!(rule.sql.contains("events_window"), "{}", rule.sql);
+        if let Err(why) = one_statement(&rule.sql) {
+            panic!("compiled SQL {why}:\n{}\nfrom:\n{text}", rule.sql);
+        }
+    }
+    for n in &loaded.not_loaded {
+        assert!(!n.reason.is_empty(), "a rule not loaded says why: {n:?}");
+    }
+    loaded.rules.len()
+}
+
+/// Scan SQL as DataFusion's tokenizer would for quotes and comments: string literals
+/// ('' escapes) and quoted identifiers ("" escapes). The compiler writes comments only as whole
+/// lines (`-- ...`); a `;`, a comment inside a line or an unterminated literal means a value
+/// escaped its quoting.
+pub fn one_statement(sql: &str) -> Result<(), String> {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return Err(format!("has an unterminated {} literal", q as char)),
+                        Some(&c) if c == q && b.get(i + 1) == Some(&q) => i += 2,
+                        Some(&c) if c == q => break,
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                let line_start = sql[..i].rfind('\n').map_or(0, |n| n + 1);
+                if !sql[line_start..i].trim().is_empty() {
+                    return Err(
+                        "has a -- comment inside a line (a value ended a literal early?)".into(),
+                    );
+                }
+                i = sql[i..].find('\n').map_or(b.len(), |n| i + n);
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                return Err("has a /* comment (a value ended a literal early?)".into());
+            }
+            b';' => return Err("has a ; outside literals: more than one statement".into()),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}

@@ -32,3 +32,13 @@ pub enum RuleError {
 }
 
 pub type Result<T, E = RuleError> = std::result::Result<T, E>;
+
+impl From<rules_spec::rule::RuleFileError> for RuleError {
+    fn from(e: rules_spec::rule::RuleFileError) -> Self {
+        use rules_spec::rule::RuleFileError as F;
+        match e {
+            F::Parse { file, message } => RuleError::Parse { file, message },
+            F::Invalid { file, message } => RuleError::Invalid { file, message },
+        }
+    }
+}

@@ -27,7 +27,7 @@ pub mod error;
 pub mod finding;
 pub mod incident;
 pub mod pack;
-pub mod rule;
+pub use rules_spec::rule;
 pub mod sigma;
 pub mod testing;
 

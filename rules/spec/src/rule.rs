@@ -2,7 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, RuleError};
+/// A rule file that cannot be read as a rule, naming the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleFileError {
+    /// Not YAML, or not a rule's fields.
+    #[error("rule file {file}: {message}")]
+    Parse { file: String, message: String },
+    /// A rule's fields that break the pack's rules (id, category, tests, the view it reads).
+    #[error("rule file {file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+type Result<T, E = RuleFileError> = std::result::Result<T, E>;
 
 /// The category vocabulary: every finding carries exactly one; reports group by it.
 pub const CATEGORIES: &[&str] = &[
@@ -123,7 +134,7 @@ pub struct Rule {
 impl Rule {
     /// Parse and check one rule file.
     pub fn parse(text: &str, origin: &str) -> Result<Rule> {
-        let mut rule: Rule = yaml_serde::from_str(text).map_err(|e| RuleError::Parse {
+        let mut rule: Rule = yaml_serde::from_str(text).map_err(|e| RuleFileError::Parse {
             file: origin.to_string(),
             message: e.to_string(),
         })?;
@@ -133,7 +144,7 @@ impl Rule {
     }
 
     fn check(&self) -> Result<()> {
-        let bad = |message: String| RuleError::Invalid {
+        let bad = |message: String| RuleFileError::Invalid {
             file: self.origin.clone(),
             message,
         };

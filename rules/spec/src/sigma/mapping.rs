@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::SigmaError;
 
 /// The embedded mapping file.
-pub const DEFAULT_MAPPING: &str = include_str!("../../sigma-mapping.yaml");
+pub const DEFAULT_MAPPING: &str = include_str!("../../../sigma-mapping.yaml");
 
 /// One entry of `fields`: where a Sigma field's value lives.
 #[derive(Debug, Clone, Deserialize)]
