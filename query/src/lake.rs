@@ -1,5 +1,8 @@
 //! The `events` table over a lake's Parquet files, with Hive partitions `cluster` and `day`.
 //!
+//! The table lists `events/` through the session's object store; in a lake with a manifest that
+//! store lists only the committed files (see [`crate::committed`]).
+//!
 //! A filter on `ts` also prunes `day` partitions: the table derives `day` bounds from `ts` bounds
 //! before listing files, so a one-hour query opens one day's files, not the whole lake.
 

@@ -135,6 +135,12 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
 pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
+    // A lake with a manifest is read as it lists: only committed files, each once. Only this
+    // session's file system goes through it.
+    if let Some(committed) = crate::committed::CommittedFiles::of_lake(lake)? {
+        let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+        ctx.register_object_store(local.as_ref(), Arc::new(committed));
+    }
     let table = Arc::new(EventsTable::open(lake)?);
     match scope.predicate() {
         None => {
