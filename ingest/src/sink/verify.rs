@@ -53,8 +53,8 @@ pub fn verify(root: &Path) -> Result<Verdict> {
     if journal.exists() {
         v.faults.push(fault(
             &journal,
-            "a commit was interrupted (a killed ingest); its files may be half moved".into(),
-            "run any ingest into this lake (it finishes the commit first), e.g. `kubetrail ingest --lake LAKE FILE`",
+            "a commit was interrupted (a killed ingest, compact or serve roll-up); its files may be half moved, and files it replaced may still be there (readers see what the manifest lists)".into(),
+            "run `kubetrail compact --lake LAKE` or any ingest into this lake: a writer finishes the commit before anything else",
         ));
     }
     let mut has_manifest = true;
