@@ -24,9 +24,15 @@ pub enum IngestError {
         source: std::io::Error,
     },
     #[error(
-        "another writer (an ingest, or kubetrail serve committing a roll-up) kept lake {0} locked ({0}/_kubetrail/lock) for longer than this run waits; try again when it is done"
+        "another writer (an ingest, a compact, or kubetrail serve committing a roll-up) kept lake {0} locked ({0}/_kubetrail/lock) for longer than this run waits; try again when it is done"
     )]
     Locked(PathBuf),
+    #[error(
+        "no lake at {0}: a lake is a folder holding `_kubetrail/` or `events/` (made by `kubetrail ingest --lake {0} FILES`); check --lake or KUBETRAIL_LAKE"
+    )]
+    NoLake(PathBuf),
+    #[error("cannot compact {path}: {message}")]
+    Compact { path: PathBuf, message: String },
     #[error("lake state {path} is damaged: {message}")]
     State { path: PathBuf, message: String },
     #[error("writing parquet file {path}: {source}")]

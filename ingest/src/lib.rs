@@ -13,6 +13,7 @@
 //! ```
 
 pub mod batch;
+pub mod compact;
 pub mod error;
 pub mod fault;
 pub mod normalize;
