@@ -103,11 +103,13 @@ impl CommittedFiles {
             .filter(|f| f.prefix_matches(prefix))
             .cloned()
             .collect();
+        // in manifest order, a few file-system lookups at a time
         futures::stream::iter(wanted)
-            .then(move |path| {
+            .map(move |path| {
                 let inner = Arc::clone(&inner);
                 async move { inner.head(&path).await.map_err(|e| missing(&path, e)) }
             })
+            .buffered(16)
             .boxed()
     }
 

@@ -298,6 +298,44 @@ mod tests {
     }
 
     #[test]
+    fn a_merged_file_has_the_metadata_and_sort_columns_ingest_writes() {
+        use parquet::file::reader::FileReader;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.parquet");
+        let b = dir.path().join("b.parquet");
+        write_sorted(&a, &[batch(&[(Some("pods"), 5, 1)])]).expect("a");
+        write_sorted(&b, &[batch(&[(Some("pods"), 2, 1)])]).expect("b");
+        let out = dir.path().join("out.parquet");
+        let mut merge = SortedMerge::open(&[a.clone(), b]).expect("open");
+        let mut w = crate::sink::parquet::FileWriter::create(&out).expect("create");
+        while let Some(batch) = merge.next_batch().expect("merge") {
+            w.write(&batch).expect("write");
+        }
+        assert_eq!(w.finish().expect("finish").0, 2);
+        let footer = |p: &Path| {
+            let r = parquet::file::serialized_reader::SerializedFileReader::new(
+                std::fs::File::open(p).expect("open"),
+            )
+            .expect("footer");
+            let m = r.metadata();
+            (
+                m.file_metadata().key_value_metadata().cloned(),
+                m.file_metadata().created_by().map(str::to_string),
+                m.row_group(0).sorting_columns().cloned(),
+                m.file_metadata().schema_descr().columns().len(),
+            )
+        };
+        let ingested = footer(&a);
+        assert!(
+            ingested.0.as_ref().is_some_and(|kv| kv
+                .iter()
+                .any(|k| k.key == crate::schema::SCHEMA_VERSION_KEY)),
+            "{ingested:?}"
+        );
+        assert_eq!(footer(&out), ingested);
+    }
+
+    #[test]
     fn a_file_out_of_order_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.parquet");
