@@ -77,9 +77,44 @@ fn findings(lake: &Path) -> String {
     )
 }
 
+/// What `events_summary` says per key, and the same computed from `events`, as JSON lines.
+fn summary_and_events(lake: &Path) -> (String, String) {
+    const KEYS: &str =
+        "cluster, day, username, source_ip, user_agent, verb, resource, namespace, subresource";
+    let run = |sql: String| {
+        stdout_of(
+            kubetrail()
+                .args(["query", "--format", "jsonl", "--lake"])
+                .arg(lake)
+                .arg(sql),
+        )
+    };
+    (
+        run(format!(
+            "SELECT {KEYS}, sum(events) AS n, min(first_ts) AS first_ts, max(last_ts) AS last_ts \
+             FROM events_summary GROUP BY {KEYS} ORDER BY {KEYS}"
+        )),
+        run(format!(
+            "SELECT {KEYS}, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts \
+             FROM events GROUP BY {KEYS} ORDER BY {KEYS}"
+        )),
+    )
+}
+
+fn summary_files(lake: &Path) -> Vec<PathBuf> {
+    files_under(&lake.join("summary"))
+}
+
 fn data_files(lake: &Path) -> Vec<PathBuf> {
+    files_under(&lake.join("events"))
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![lake.join("events")];
+    if !dir.exists() {
+        return out;
+    }
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("read dir") {
             let p = e.expect("entry").path();
@@ -157,6 +192,28 @@ fn compaction_keeps_every_row_and_every_finding_and_the_lake_verifies() {
     );
     assert_eq!(again["partitions_unchanged"].as_u64(), Some(4), "{again}");
     assert_eq!(data_files(&lake), after_files);
+}
+
+#[test]
+fn the_summary_counts_what_events_holds_before_and_after_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_of_small_files(dir.path(), 6_000, 6);
+    let (summary, events) = summary_and_events(&lake);
+    assert!(events.lines().count() > 10, "{events}");
+    assert_eq!(summary, events, "the summary differs from events");
+    // One summary file next to each data file.
+    assert_eq!(summary_files(&lake).len(), data_files(&lake).len());
+
+    compact_json(&lake, &[]);
+    let (summary_after, events_after) = summary_and_events(&lake);
+    assert_eq!(events_after, events);
+    assert_eq!(
+        summary_after, events,
+        "the merged summary differs from events"
+    );
+    // 2 clusters x 2 days: one summary file each.
+    assert_eq!(summary_files(&lake).len(), 4, "{:?}", summary_files(&lake));
+    assert_eq!(verify(&lake).0, Some(0), "{}", verify(&lake).1);
 }
 
 #[test]
@@ -258,6 +315,38 @@ fn a_query_on_one_cluster_and_day_opens_only_that_partitions_files() {
     }
 }
 
+#[test]
+fn compact_waits_for_the_writer_lock_another_writer_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = lake_of_small_files(dir.path(), 2_000, 8);
+    let before = data_files(&lake);
+    // Another writer (an ingest, serve's roll-up) holds the lock.
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(lake.join("_kubetrail/lock"))
+        .expect("lock file");
+    lock.lock().expect("take the lock");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kubetrail"))
+        .args(["compact", "-q", "--lake"])
+        .arg(&lake)
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "compact did not wait for the lock"
+    );
+    assert_eq!(
+        data_files(&lake),
+        before,
+        "nothing is merged while it waits"
+    );
+    drop(lock);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    assert_eq!(data_files(&lake).len(), 4, "merged once the lock was free");
+}
+
 /// The points of a commit where `KUBETRAIL_FAULT=crash:POINT` ends the process (ingest/src/fault.rs).
 const CRASH_POINTS: &[&str] = &["compact-staged", "journal", "moved", "manifest", "removing"];
 
@@ -287,6 +376,8 @@ fn a_compaction_crashed_at_any_point_of_its_commit_loses_and_doubles_nothing() {
         // Readers right after the crash, before any writer repairs anything.
         assert_eq!(tally(&lake), before_tally, "crash at {point}");
         assert_eq!(rows(&lake), before_rows, "crash at {point}");
+        let (summary, events) = summary_and_events(&lake);
+        assert_eq!(summary, events, "summary after a crash at {point}");
         let (code, faults) = verify(&lake);
         if *point == "compact-staged" {
             assert_eq!(code, Some(0), "{point}: {faults}");
@@ -300,6 +391,9 @@ fn a_compaction_crashed_at_any_point_of_its_commit_loses_and_doubles_nothing() {
         assert_eq!(tally(&lake), before_tally, "after the repair of {point}");
         assert_eq!(rows(&lake), before_rows, "after the repair of {point}");
         assert_eq!(data_files(&lake).len(), 4, "{point}");
+        assert_eq!(summary_files(&lake).len(), 4, "{point}");
+        let (summary, events) = summary_and_events(&lake);
+        assert_eq!(summary, events, "summary after the repair of {point}");
         assert!(!lake.join("_kubetrail/journal.json").exists());
     }
 }

@@ -24,6 +24,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod summary;
 
 pub use error::{IngestError, Result};
 pub use pipeline::{IngestOptions, Progress, Summary, ingest};

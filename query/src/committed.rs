@@ -1,5 +1,5 @@
 //! The lake's committed files as DataFusion sees them: an object store over the local file
-//! system whose listings under the lake's `events/` come from the manifest
+//! system whose listings under the lake's `events/` and `summary/` come from the manifest
 //! (`_kubetrail/manifest.json`), not from the directory.
 //!
 //! A writer makes files visible by publishing a new manifest (see
@@ -31,6 +31,7 @@ use futures::stream::{BoxStream, StreamExt};
 use crate::error::{QueryError, Result};
 use ingest::sink::layout::EVENTS_DIR;
 use ingest::sink::manifest::Manifest;
+use ingest::summary::SUMMARY_DIR;
 
 /// Listings of a lake's `events/` from its manifest; everything else from the file system.
 #[derive(Debug)]
@@ -40,7 +41,9 @@ pub struct CommittedFiles {
     root: Path,
     /// `events/` of the lake.
     events: Path,
-    /// Every data file the manifest lists under `events/`, sorted, each once.
+    /// The folders whose listings come from the manifest: `events/` and `summary/`.
+    tables: Vec<Path>,
+    /// Every file the manifest lists under them, sorted, each once.
     files: Arc<Vec<Path>>,
 }
 
@@ -53,9 +56,11 @@ impl CommittedFiles {
         };
         let root_fs = std::fs::canonicalize(lake)
             .map_err(|e| QueryError::Sql(format!("cannot open lake {}: {e}", lake.display())))?;
-        let events_fs = root_fs.join(EVENTS_DIR);
-        // `events/` may be a link elsewhere: the table lists its target.
-        let events_fs = std::fs::canonicalize(&events_fs).unwrap_or(events_fs);
+        // A folder may be a link elsewhere: the table lists its target.
+        let table_dir = |name: &str| {
+            let dir = root_fs.join(name);
+            std::fs::canonicalize(&dir).unwrap_or(dir)
+        };
         let to_path = |p: &std::path::Path| {
             Path::from_absolute_path(p).map_err(|e| {
                 QueryError::Sql(format!(
@@ -66,21 +71,27 @@ impl CommittedFiles {
             })
         };
         let mut files = BTreeSet::new();
-        let events_prefix = format!("{EVENTS_DIR}/");
-        for f in &manifest.files {
-            if let Some(rel) = f.path.strip_prefix(&events_prefix) {
-                files.insert(to_path(&events_fs.join(rel))?);
+        let mut tables = Vec::new();
+        for name in [EVENTS_DIR, SUMMARY_DIR] {
+            let dir = table_dir(name);
+            let prefix = format!("{name}/");
+            for f in &manifest.files {
+                if let Some(rel) = f.path.strip_prefix(&prefix) {
+                    files.insert(to_path(&dir.join(rel))?);
+                }
             }
+            tables.push(to_path(&dir)?);
         }
         Ok(Some(CommittedFiles {
             inner: Arc::new(LocalFileSystem::new()),
             root: to_path(&root_fs)?,
-            events: to_path(&events_fs)?,
+            events: tables[0].clone(),
+            tables,
             files: Arc::new(files.into_iter().collect()),
         }))
     }
 
-    /// The number of data files the manifest lists under `events/`.
+    /// The number of files the manifest lists under `events/` and `summary/`.
     pub fn len(&self) -> usize {
         self.files.len()
     }
@@ -90,7 +101,12 @@ impl CommittedFiles {
         self.files.is_empty()
     }
 
-    /// Committed files under `prefix` (which lies inside `events/`), with their metadata from
+    /// The table folder `path` lies in, if any.
+    fn table_of(&self, path: &Path) -> Option<&Path> {
+        self.tables.iter().find(|t| path.prefix_matches(t))
+    }
+
+    /// Committed files under `prefix` (which lies inside a table folder), with their metadata from
     /// the file system; a listed file that is missing is an error naming it.
     fn committed_under(
         &self,
@@ -205,27 +221,27 @@ impl ObjectStore for CommittedFiles {
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let prefix = prefix.cloned().unwrap_or_default();
-        if prefix.prefix_matches(&self.events) {
+        if self.table_of(&prefix).is_some() {
             return self.committed_under(&prefix);
         }
-        if self.events.prefix_matches(&prefix) {
-            // A folder above `events/`: what the file system holds outside it, and the committed
-            // files inside it.
-            let events = self.events.clone();
+        if self.tables.iter().any(|t| t.prefix_matches(&prefix)) {
+            // A folder above the tables: what the file system holds outside them, and the
+            // committed files inside them.
+            let tables = self.tables.clone();
             let outside = self.inner.list(Some(&prefix)).filter(move |m| {
-                let keep = m
-                    .as_ref()
-                    .map_or(true, |m| !m.location.prefix_matches(&events));
+                let keep = m.as_ref().map_or(true, |m| {
+                    !tables.iter().any(|t| m.location.prefix_matches(t))
+                });
                 futures::future::ready(keep)
             });
-            return outside.chain(self.committed_under(&self.events)).boxed();
+            return outside.chain(self.committed_under(&prefix)).boxed();
         }
         self.inner.list(Some(&prefix))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         let prefix = prefix.cloned().unwrap_or_default();
-        if !prefix.prefix_matches(&self.events) {
+        if self.table_of(&prefix).is_none() {
             return self.inner.list_with_delimiter(Some(&prefix)).await;
         }
         let depth = prefix.parts().count();
@@ -336,6 +352,37 @@ mod tests {
                 .all(|m| on_disk.iter().any(|d| d.location == m.location)),
             "{listed:?} vs {on_disk:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_listing_by_folder_shows_committed_files_and_their_folders_only() {
+        let dir = lake(&["a.parquet", "stray.parquet"], &["a.parquet"]);
+        std::fs::create_dir_all(dir.path().join("events/cluster=stray/day=2026-01-05"))
+            .expect("mkdir");
+        let store = CommittedFiles::of_lake(dir.path())
+            .expect("open")
+            .expect("manifest");
+        let top = store
+            .list_with_delimiter(Some(&store.events))
+            .await
+            .expect("list");
+        // The committed partition folder, named as the file system listing names it.
+        let on_disk = store
+            .inner
+            .list_with_delimiter(Some(&store.events))
+            .await
+            .expect("list");
+        let committed: Vec<_> = on_disk
+            .common_prefixes
+            .into_iter()
+            .filter(|p| !p.as_ref().ends_with("cluster=stray"))
+            .collect();
+        assert_eq!(committed.len(), 1);
+        assert_eq!(top.common_prefixes, committed);
+        assert!(top.objects.is_empty());
+        let day = top.common_prefixes[0].clone().join("day=2026-01-05");
+        let files = store.list_with_delimiter(Some(&day)).await.expect("list");
+        assert_eq!(names(&files.objects), ["a.parquet"]);
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! Per partition (`events/cluster=C/day=D/`), the files smaller than the target size are merged
 //! (a batch at a time from each, see [`merge`]) into new files in staging, cut where they reach
 //! the target size. One commit through the lake's journal then moves the new files in, publishes
-//! the manifest that lists them instead of the old ones, and deletes the old ones. Readers see
+//! the manifest that lists them instead of the old ones, and deletes the old ones. The partition's
+//! summary files ([`crate::summary`]) are merged into one in the same commit. Readers see
 //! what the manifest lists, so they see either the old files or the new ones, never both, and a
 //! kill at any point leaves a lake the next writer finishes (see [`crate::sink::layout`]).
 //!
@@ -30,6 +31,7 @@ use crate::sink::layout::{EVENTS_DIR, KeySource, Lake, META_DIR, partition_value
 use crate::sink::manifest::{self, DataFile, MANIFEST_VERSION, Manifest};
 use crate::sink::parquet::FileWriter;
 use crate::state::LakeState;
+use crate::summary::{self, SUMMARY_DIR};
 use merge::{MAX_FAN_IN, SortedMerge};
 
 /// Default size of a compacted file: large enough that engines open few files per partition,
@@ -75,6 +77,9 @@ pub struct Compacted {
     pub files_out: usize,
     pub bytes_out: u64,
     pub rows: u64,
+    /// The partition's summary files (see [`crate::summary`]), merged into one.
+    pub summary_files_in: usize,
+    pub summary_files_out: usize,
 }
 
 /// Files compaction left as they are, and why.
@@ -316,12 +321,52 @@ fn compact_partition(
         });
         moves.push((staged.clone(), lake.root.join(&rel)));
     }
+    let mut replaced: Vec<DataFile> = small.to_vec();
+    // The partition's summary files (one per ingested data file) become one.
+    let summary_dir = format!(
+        "{SUMMARY_DIR}/{}/",
+        part.dir
+            .strip_prefix(&format!("{EVENTS_DIR}/"))
+            .unwrap_or(&part.dir)
+    );
+    let summaries: Vec<DataFile> = lake
+        .manifest
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with(&summary_dir))
+        .cloned()
+        .collect();
+    let mut summary_files_out = summaries.len();
+    if summaries.len() > 1 {
+        let mut batches = Vec::new();
+        for f in &summaries {
+            batches.extend(summary::read(&lake.root.join(&f.path))?);
+        }
+        summary_files_out = 0;
+        if let Some(merged) = summary::merge(&batches)? {
+            let name = lake.data_file_name(*seq);
+            *seq += 1;
+            let staged = staging.join(format!("summary-{name}"));
+            let (rows, bytes) = summary::write(&staged, &merged)?;
+            let rel = format!("{summary_dir}{name}");
+            new_files.push(DataFile {
+                path: rel.clone(),
+                size: bytes,
+                rows,
+                checksum: manifest::checksum(&staged)?,
+                run: lake.run_id.clone(),
+            });
+            moves.push((staged, lake.root.join(&rel)));
+            summary_files_out = 1;
+        }
+        replaced.extend(summaries.iter().cloned());
+    }
     let mut next = lake.manifest.clone();
     next.version = MANIFEST_VERSION;
     next.files
-        .retain(|f| !small.iter().any(|s| s.path == f.path));
+        .retain(|f| !replaced.iter().any(|s| s.path == f.path));
     next.files.extend(new_files);
-    let removes: Vec<PathBuf> = small.iter().map(|f| lake.root.join(&f.path)).collect();
+    let removes: Vec<PathBuf> = replaced.iter().map(|f| lake.root.join(&f.path)).collect();
     crate::fault::crash_point("compact-staged");
     lake.replace(moves, removes, &next, state)?;
     lake.manifest = next;
@@ -336,6 +381,8 @@ fn compact_partition(
         files_out: outputs.len(),
         bytes_out: outputs.iter().map(|o| o.2).sum(),
         rows: rows_out,
+        summary_files_in: summaries.len(),
+        summary_files_out,
     })
 }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/events/cluster=NAME/day=YYYY-MM-DD/part-RUN-N.parquet   the table, Hive-style partitions
+//! DIR/summary/cluster=NAME/day=YYYY-MM-DD/part-RUN-N.parquet  the summary of each data file
 //! DIR/_kubetrail/lock                                          held by the one ingest writing
 //! DIR/_kubetrail/key                                           per-lake redaction key (0600)
 //! DIR/_kubetrail/state.json                                    what was ingested (see state.rs)
@@ -225,6 +226,15 @@ impl Lake {
             .join(self.data_file_name(n))
     }
 
+    /// Final path of the summary of the data file [`Lake::data_path`] names (see [`crate::summary`]).
+    pub fn summary_path(&self, cluster: &str, day: &str, n: u64) -> PathBuf {
+        self.root
+            .join(crate::summary::SUMMARY_DIR)
+            .join(format!("cluster={}", partition_value(cluster)))
+            .join(format!("day={day}"))
+            .join(self.data_file_name(n))
+    }
+
     /// Name of this run's `n`th data file: `part-RUN-NNNNN.parquet`.
     pub fn data_file_name(&self, n: u64) -> String {
         format!("part-{}-{n:05}.parquet", self.run_id)
@@ -286,6 +296,20 @@ impl Lake {
         crate::fault::crash_point("manifest");
         for (n, rel) in j.removes.iter().enumerate() {
             let path = resolve(&self.root, rel)?;
+            let listed = j
+                .manifest
+                .as_ref()
+                .is_some_and(|m| m.files.iter().any(|f| Path::new(&f.path) == rel.as_path()));
+            let data = rel.starts_with(EVENTS_DIR) || rel.starts_with(crate::summary::SUMMARY_DIR);
+            if !data || listed {
+                return Err(IngestError::State {
+                    path: self.journal_path(),
+                    message: format!(
+                        "the journal deletes {}, which is not a data file its manifest replaced; the journal is damaged (move it away to start over: the staged files of that commit are then dropped)",
+                        rel.display()
+                    ),
+                });
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 // deleted before a kill, by the run that wrote the journal
@@ -485,6 +509,36 @@ mod tests {
             err.to_string().contains("not a path inside the lake"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_journal_cannot_delete_a_committed_file_or_anything_outside_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("lake");
+        drop(Lake::open(&root, &KeySource::InLake).expect("open"));
+        let kept = "events/cluster=a/day=2026-01-05/part-x-00000.parquet";
+        private_dir(&root.join("events/cluster=a/day=2026-01-05")).expect("mkdir");
+        std::fs::write(root.join(kept), b"rows").expect("data");
+        for (victim, listed) in [(kept, true), ("_kubetrail/key", false)] {
+            let files = if listed {
+                format!(r#"{{"path":"{kept}","size":4,"rows":1,"checksum":"","run":"x"}}"#)
+            } else {
+                String::new()
+            };
+            let j = format!(
+                r#"{{"moves":[],"manifest":{{"version":1,"files":[{files}]}},"state":{{"version":1,"files":[]}},"removes":["{victim}"]}}"#
+            );
+            std::fs::write(root.join(META_DIR).join("journal.json"), j).expect("journal");
+            let err = Lake::open(&root, &KeySource::InLake)
+                .err()
+                .expect("refused");
+            assert!(
+                err.to_string()
+                    .contains("not a data file its manifest replaced"),
+                "{err}"
+            );
+            assert!(root.join(victim).exists(), "{victim} was deleted");
+        }
     }
 
     #[test]

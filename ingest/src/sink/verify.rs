@@ -21,8 +21,11 @@ pub struct Fault {
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Verdict {
+    /// Data files of `events` checked, and their rows.
     pub files_checked: usize,
     pub rows: u64,
+    /// Summary files checked (`summary/`, see `crate::summary`).
+    pub summary_files_checked: usize,
     pub faults: Vec<Fault>,
 }
 
@@ -86,7 +89,14 @@ pub fn verify(root: &Path) -> Result<Verdict> {
         .collect();
     for f in &manifest.files {
         let path = root.join(&f.path);
-        v.files_checked += 1;
+        let is_summary = f
+            .path
+            .starts_with(&format!("{}/", crate::summary::SUMMARY_DIR));
+        if is_summary {
+            v.summary_files_checked += 1;
+        } else {
+            v.files_checked += 1;
+        }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(_) => {
@@ -128,7 +138,11 @@ pub fn verify(root: &Path) -> Result<Verdict> {
             }
         }
         match manifest::parquet_rows(&path) {
-            Ok(rows) if rows == f.rows => v.rows += rows,
+            Ok(rows) if rows == f.rows => {
+                if !is_summary {
+                    v.rows += rows;
+                }
+            }
             Ok(rows) => v.faults.push(fault(
                 &path,
                 format!("{rows} rows in the footer, the manifest says {}", f.rows),
