@@ -180,6 +180,16 @@ pub enum Command {
 Exit status: 0 when the lake is sound, 1 when anything is wrong (each fault is printed with its
 path and how to repair it).")]
     Verify(VerifyArgs),
+    /// Merge a partition's small data files into large sorted ones (one commit per partition)
+    #[command(after_help = "Examples:
+  kubetrail compact --lake /data/lake                       # every partition
+  kubetrail compact --lake /data/lake --cluster prod --day 2026-01-05
+  kubetrail compact --target-size 512MiB --json | jq '.compacted[]'
+
+Files smaller than --target-size are merged, sorted as ingest sorts them, into files of about that
+size. Readers see the old files or the new ones, never both; a killed compact is finished by the
+next writer (compact, ingest or serve). Waits for the lake's writer lock like ingest.")]
+    Compact(CompactArgs),
     /// Write one window's findings, activity and posture as a self-contained HTML report (and JSON)
     #[command(after_help = "Examples:
   kubetrail report --since 24h --out report.html
@@ -293,6 +303,41 @@ pub struct VerifyArgs {
     /// Print the verdict as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Only this cluster's partitions
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only this day's partitions (YYYY-MM-DD)
+    #[arg(long)]
+    pub day: Option<String>,
+    /// Files smaller than this are merged into files of about this size, e.g. 256MiB or 1GiB
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub target_size: u64,
+    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key] (opened as every writer opens the lake)
+    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// No summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--target-size`: a size as `--memory-limit` takes it, at least one byte.
+fn parse_size(s: &str) -> Result<u64, String> {
+    match query::memory::parse_bytes(s) {
+        Ok(0) => Err("a target size of 0 bytes makes no files".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -358,3 +358,47 @@ fn ingest_summary_json_strict_and_rerun() {
         cli(dir.path()).args(["ingest", "--lake", "lake4", "no-such-file.log"])
     );
 }
+
+#[test]
+fn compact_prints_files_and_bytes_in_and_out() {
+    // One ingest per trace: several small files in each partition.
+    let dir = workdir();
+    for name in TRACES {
+        let out = cli(dir.path())
+            .args(["ingest", "--lake", "lake", "--cluster", "golden", "-q"])
+            .arg(Path::new("in").join(name))
+            .output()
+            .expect("run ingest");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut s = settings();
+    s.add_filter(
+        r"nothing to merge; \d+\.\d+ s",
+        "nothing to merge; [SECS] s",
+    );
+    let _g = s.bind_to_scope();
+    assert_cmd_snapshot!(
+        "compact_day",
+        cli(dir.path()).args(["compact", "--lake", "lake", "--day", "2018-10-26"])
+    );
+    assert_cmd_snapshot!(
+        "compact_json",
+        cli(dir.path()).args(["compact", "--lake", "lake", "--json"])
+    );
+    assert_cmd_snapshot!(
+        "compact_again_has_nothing_to_do",
+        cli(dir.path()).args(["compact", "--lake", "lake"])
+    );
+    assert_cmd_snapshot!(
+        "compact_bad_day",
+        cli(dir.path()).args(["compact", "--lake", "lake", "--day", "26/10/2018"])
+    );
+    assert_cmd_snapshot!(
+        "compact_no_lake",
+        cli(dir.path()).args(["compact", "--lake", "nowhere"])
+    );
+}

@@ -33,6 +33,12 @@ pub enum IngestError {
         holder: String,
         waited: std::time::Duration,
     },
+    #[error(
+        "no lake at {0}: a lake is a folder holding `_kubetrail/` or `events/` (made by `kubetrail ingest --lake {0} FILES`); check --lake or KUBETRAIL_LAKE"
+    )]
+    NoLake(PathBuf),
+    #[error("cannot compact {path}: {message}")]
+    Compact { path: PathBuf, message: String },
     #[error("lake state {path} is damaged: {message}")]
     State { path: PathBuf, message: String },
     #[error("writing parquet file {path}: {source}")]

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod batch;
+pub mod compact;
 pub mod error;
 pub mod fault;
 pub mod normalize;
@@ -23,6 +24,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod summary;
 
 pub use error::{IngestError, Result};
 pub use pipeline::{IngestOptions, Progress, Summary, ingest};

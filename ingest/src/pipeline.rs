@@ -565,6 +565,24 @@ impl Writer<'_> {
             checksum: crate::sink::manifest::checksum(&staged)?,
             run: self.lake.run_id.clone(),
         });
+        // the partition's summary, committed with the rows it counts
+        if let Some(summary) = crate::summary::summarize(&buf.batches)? {
+            let seq = self.file_seq - 1;
+            let final_summary = self.lake.summary_path(&key.0, &day, seq);
+            let staged_summary = self
+                .lake
+                .staging()
+                .join(format!("summary-{seq:05}.parquet"));
+            let (rows, bytes) = crate::summary::write(&staged_summary, &summary)?;
+            self.staged_files.push(DataFile {
+                path: crate::sink::manifest::relative(&self.lake.root, &final_summary),
+                size: bytes,
+                rows,
+                checksum: crate::sink::manifest::checksum(&staged_summary)?,
+                run: self.lake.run_id.clone(),
+            });
+            self.staged.push((staged_summary, final_summary));
+        }
         self.summary.bytes_out += bytes;
         self.summary.files_written += 1;
         self.partitions.insert(format!(

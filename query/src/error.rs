@@ -25,6 +25,8 @@ pub enum QueryError {
     #[error("memory limit: {0}")]
     MemoryLimit(#[from] crate::memory::ParseLimitError),
     #[error(transparent)]
+    Lake(#[from] ingest::IngestError),
+    #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),

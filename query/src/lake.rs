@@ -1,5 +1,8 @@
 //! The `events` table over a lake's Parquet files, with Hive partitions `cluster` and `day`.
 //!
+//! The table lists `events/` through the session's object store; in a lake with a manifest that
+//! store lists only the committed files (see [`crate::committed`]).
+//!
 //! A filter on `ts` also prunes `day` partitions: the table derives `day` bounds from `ts` bounds
 //! before listing files, so a one-hour query opens one day's files, not the whole lake.
 
@@ -49,6 +52,28 @@ impl EventsTable {
             inner: Arc::new(ListingTable::try_new(config)?),
         })
     }
+}
+
+/// The lake's `events_summary` table over `lake/summary/` (see [`ingest::summary`]), with the
+/// same Hive partitions `cluster` and `day`. Nothing is created if the folder is missing.
+pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
+    let dir = lake.join(ingest::summary::SUMMARY_DIR);
+    let abs = std::fs::canonicalize(&dir).unwrap_or_else(|_| {
+        std::fs::canonicalize(lake)
+            .map(|l| l.join(ingest::summary::SUMMARY_DIR))
+            .unwrap_or(dir)
+    });
+    let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![
+            (c::CLUSTER.to_string(), DataType::Utf8),
+            (c::DAY.to_string(), DataType::Date32),
+        ]);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(ingest::summary::file_schema());
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// `cluster = 'NAME'` as `cluster IN ('NAME')` when NAME's partition directory is percent-encoded

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod actor;
+pub mod committed;
 pub mod csr;
 pub mod error;
 pub mod ioc;

@@ -113,6 +113,18 @@ impl FromStr for MemoryLimit {
     /// `512MiB`, `1GiB`, `1.5G`, `800MB`, `1048576`: binary units whatever the spelling (a
     /// memory budget in powers of ten is never what anyone meant).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = parse_bytes(s)?;
+        if bytes < Self::MIN.0 {
+            return Err(ParseLimitError::TooSmall(s.to_string()));
+        }
+        Ok(MemoryLimit(bytes))
+    }
+}
+
+/// A size in bytes written as a number and a binary unit: `512MiB`, `1GiB`, `1.5G`, `800MB`,
+/// `1048576` (the same spellings as `--memory-limit`, for `compact --target-size`).
+pub fn parse_bytes(s: &str) -> Result<u64, ParseLimitError> {
+    {
         let text = s.trim();
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -135,10 +147,10 @@ impl FromStr for MemoryLimit {
             }
         };
         let bytes = number * scale as f64;
-        if !bytes.is_finite() || bytes < Self::MIN.0 as f64 {
-            return Err(ParseLimitError::TooSmall(s.to_string()));
+        if !bytes.is_finite() {
+            return Err(ParseLimitError::NotASize(s.to_string()));
         }
-        Ok(MemoryLimit(bytes.min(u64::MAX as f64) as u64))
+        Ok(bytes.min(u64::MAX as f64) as u64)
     }
 }
 

@@ -39,6 +39,9 @@ impl Scope {
     }
 }
 
+/// The ingest-time summary table (see `ingest::summary`).
+pub const SUMMARY_TABLE: &str = "events_summary";
+
 /// Name under which the unrestricted table is registered when a scope applies.
 pub const LAKE_TABLE: &str = "lake_events";
 
@@ -113,6 +116,24 @@ pub async fn schema_only() -> Result<SessionContext> {
         "events",
         Arc::new(datafusion::datasource::empty::EmptyTable::new(schema)),
     )?;
+    let mut summary: Vec<_> = ingest::summary::file_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    summary.extend(
+        ingest::schema::all_columns()
+            .filter(|c| {
+                c.name == ingest::schema::col::CLUSTER || c.name == ingest::schema::col::DAY
+            })
+            .map(ingest::schema::field),
+    );
+    ctx.register_table(
+        SUMMARY_TABLE,
+        Arc::new(datafusion::datasource::empty::EmptyTable::new(Arc::new(
+            datafusion::arrow::datatypes::Schema::new(summary),
+        ))),
+    )?;
     register_window(
         &ctx,
         &Window {
@@ -135,7 +156,16 @@ pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
 pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
+    // A lake with a manifest is read as it lists: only committed files, each once. Only this
+    // session's file system goes through it.
+    if let Some(committed) = crate::committed::CommittedFiles::of_lake(lake)? {
+        let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+        ctx.register_object_store(local.as_ref(), Arc::new(committed));
+    }
     let table = Arc::new(EventsTable::open(lake)?);
+    // per cluster, day, identity, address, agent and action: counts and first/last time
+    // (unaffected by the scope: filter on cluster and day)
+    ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(lake)?)?;
     match scope.predicate() {
         None => {
             ctx.register_table("events", table)?;

@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code.
 
+mod compact;
 mod demo;
 mod detect;
 mod ingest;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Rules(cmd) => detect::rules(cmd),
         Command::Verify(args) => verify::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Report(args) => report::run(args),
         Command::Timeline(args) => timeline::run(args),
         Command::Nightly(args) => nightly::run(args),

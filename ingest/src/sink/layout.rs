@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/events/cluster=NAME/day=YYYY-MM-DD/part-RUN-N.parquet   the table, Hive-style partitions
+//! DIR/summary/cluster=NAME/day=YYYY-MM-DD/part-RUN-N.parquet  the summary of each data file
 //! DIR/_kubetrail/lock                                          held by the one ingest writing
 //! DIR/_kubetrail/key                                           per-lake redaction key (0600)
 //! DIR/_kubetrail/state.json                                    what was ingested (see state.rs)
@@ -11,10 +12,12 @@
 //! DIR/_kubetrail/journal.json                                  a commit in progress
 //! ```
 //!
-//! A run writes into staging. A commit writes a journal (the moves, the new manifest and the new
-//! state), makes the moves, saves the manifest and the state and removes the journal; a run
-//! killed at any point leaves either no visible trace (staging is removed at the next start) or a
-//! journal that the next start finishes.
+//! A run writes into staging. A commit writes a journal (the moves, the new manifest, the new
+//! state and the files the commit replaces), makes the moves, saves the manifest and the state,
+//! deletes the replaced files and removes the journal; a run killed at any point leaves either no
+//! visible trace (staging is removed at the next start) or a journal that the next start
+//! finishes. Readers see what the manifest lists, so until the manifest is saved they see the
+//! lake as it was, and from then on as the commit left it.
 //!
 //! Everything kubetrail creates in a lake is private to its owner whatever the umask: folders
 //! 0700, files 0600 (the data holds who did what; the key makes markers comparable).
@@ -83,6 +86,10 @@ struct Journal {
     #[serde(default)]
     manifest: Option<Manifest>,
     state: LakeState,
+    /// Data files the new manifest no longer lists (replaced by compaction): deleted once the
+    /// manifest is saved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    removes: Vec<PathBuf>,
 }
 
 /// `path` relative to `root`, if it is inside it.
@@ -289,7 +296,21 @@ impl Lake {
             .join(EVENTS_DIR)
             .join(format!("cluster={}", partition_value(cluster)))
             .join(format!("day={day}"))
-            .join(format!("part-{}-{n:05}.parquet", self.run_id))
+            .join(self.data_file_name(n))
+    }
+
+    /// Final path of the summary of the data file [`Lake::data_path`] names (see [`crate::summary`]).
+    pub fn summary_path(&self, cluster: &str, day: &str, n: u64) -> PathBuf {
+        self.root
+            .join(crate::summary::SUMMARY_DIR)
+            .join(format!("cluster={}", partition_value(cluster)))
+            .join(format!("day={day}"))
+            .join(self.data_file_name(n))
+    }
+
+    /// Name of this run's `n`th data file: `part-RUN-NNNNN.parquet`.
+    pub fn data_file_name(&self, n: u64) -> String {
+        format!("part-{}-{n:05}.parquet", self.run_id)
     }
 
     pub fn quarantine_path(&self, n: u64) -> PathBuf {
@@ -339,11 +360,39 @@ impl Lake {
                 std::fs::rename(&from, &to).map_err(lake_err(&to))?;
             }
         }
+        crate::fault::crash_point("moved");
         if let Some(m) = &j.manifest {
             let text = serde_json::to_vec(m).map_err(|e| IngestError::Other(e.to_string()))?;
             write_atomic(&Manifest::path(&self.root), &text)?;
         }
         j.state.save(&self.state_path())?;
+        crate::fault::crash_point("manifest");
+        for (n, rel) in j.removes.iter().enumerate() {
+            let path = resolve(&self.root, rel)?;
+            let listed = j
+                .manifest
+                .as_ref()
+                .is_some_and(|m| m.files.iter().any(|f| Path::new(&f.path) == rel.as_path()));
+            let data = rel.starts_with(EVENTS_DIR) || rel.starts_with(crate::summary::SUMMARY_DIR);
+            if !data || listed {
+                return Err(IngestError::State {
+                    path: self.journal_path(),
+                    message: format!(
+                        "the journal deletes {}, which is not a data file its manifest replaced; the journal is damaged (move it away to start over: the staged files of that commit are then dropped)",
+                        rel.display()
+                    ),
+                });
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // deleted before a kill, by the run that wrote the journal
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(lake_err(&path)(e)),
+            }
+            if n == 0 {
+                crate::fault::crash_point("removing");
+            }
+        }
         let journal = self.journal_path();
         std::fs::remove_file(&journal).map_err(lake_err(&journal))
     }
@@ -355,17 +404,35 @@ impl Lake {
         manifest: &Manifest,
         state: &LakeState,
     ) -> Result<()> {
+        self.replace(moves, Vec::new(), manifest, state)
+    }
+
+    /// [`Lake::commit`] that also takes files out: `manifest` no longer lists `removes`, which
+    /// are deleted once it is saved (a kill before that leaves them to the journal's replay).
+    pub fn replace(
+        &self,
+        moves: Vec<(PathBuf, PathBuf)>,
+        removes: Vec<PathBuf>,
+        manifest: &Manifest,
+        state: &LakeState,
+    ) -> Result<()> {
         let moves = moves
             .iter()
             .map(|(from, to)| Ok((inside(&self.root, from)?, inside(&self.root, to)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let removes = removes
+            .iter()
+            .map(|p| inside(&self.root, p))
             .collect::<Result<Vec<_>>>()?;
         let j = Journal {
             moves,
             manifest: Some(manifest.clone()),
             state: state.clone(),
+            removes,
         };
         let text = serde_json::to_vec(&j).map_err(|e| IngestError::Other(e.to_string()))?;
         write_atomic(&self.journal_path(), &text)?;
+        crate::fault::crash_point("journal");
         self.apply(&j)
     }
 }
@@ -484,6 +551,7 @@ mod tests {
                 )],
                 manifest: Some(Manifest::default()),
                 state,
+                removes: Vec::new(),
             };
             // The commit is killed right after its journal is written.
             let text = serde_json::to_vec(&j).expect("journal");
@@ -520,6 +588,36 @@ mod tests {
             err.to_string().contains("not a path inside the lake"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_journal_cannot_delete_a_committed_file_or_anything_outside_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("lake");
+        drop(Lake::open(&root, &KeySource::InLake).expect("open"));
+        let kept = "events/cluster=a/day=2026-01-05/part-x-00000.parquet";
+        private_dir(&root.join("events/cluster=a/day=2026-01-05")).expect("mkdir");
+        std::fs::write(root.join(kept), b"rows").expect("data");
+        for (victim, listed) in [(kept, true), ("_kubetrail/key", false)] {
+            let files = if listed {
+                format!(r#"{{"path":"{kept}","size":4,"rows":1,"checksum":"","run":"x"}}"#)
+            } else {
+                String::new()
+            };
+            let j = format!(
+                r#"{{"moves":[],"manifest":{{"version":1,"files":[{files}]}},"state":{{"version":1,"files":[]}},"removes":["{victim}"]}}"#
+            );
+            std::fs::write(root.join(META_DIR).join("journal.json"), j).expect("journal");
+            let err = Lake::open(&root, &KeySource::InLake)
+                .err()
+                .expect("refused");
+            assert!(
+                err.to_string()
+                    .contains("not a data file its manifest replaced"),
+                "{err}"
+            );
+            assert!(root.join(victim).exists(), "{victim} was deleted");
+        }
     }
 
     #[test]

@@ -71,6 +71,68 @@ fn properties() -> Result<WriterProperties> {
     Ok(b.build())
 }
 
+/// A lake data file written batch by batch, in the order the batches come (the caller keeps
+/// them in [`SORT_COLUMNS`] order), with the properties, sort columns and key-value metadata of
+/// every lake file. Memory: the row group being built, as for [`write_sorted`].
+pub struct FileWriter {
+    path: std::path::PathBuf,
+    writer: ArrowWriter<std::fs::File>,
+    rows: u64,
+}
+
+impl FileWriter {
+    /// Create `path` (private to the owner) and its folder.
+    pub fn create(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            super::layout::private_dir(parent)?;
+        }
+        let file = crate::quarantine::private_file(path)?;
+        let writer =
+            ArrowWriter::try_new(file, file_schema(), Some(properties()?)).map_err(|source| {
+                IngestError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        Ok(FileWriter {
+            path: path.to_path_buf(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Append rows (row groups end every [`ROW_GROUP_ROWS`] rows).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|source| IngestError::Parquet {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Finish the file and sync it. Returns (rows, bytes).
+    pub fn finish(self) -> Result<(u64, u64)> {
+        let path = self.path;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|source| IngestError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+        file.sync_all().map_err(lake_err(&path))?;
+        let bytes = file.metadata().map_err(lake_err(&path))?.len();
+        Ok((self.rows, bytes))
+    }
+}
+
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
 /// Returns (rows, bytes written).
 ///

@@ -21,8 +21,11 @@ pub struct Fault {
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Verdict {
+    /// Data files of `events` checked, and their rows.
     pub files_checked: usize,
     pub rows: u64,
+    /// Summary files checked (`summary/`, see `crate::summary`).
+    pub summary_files_checked: usize,
     pub faults: Vec<Fault>,
 }
 
@@ -53,8 +56,8 @@ pub fn verify(root: &Path) -> Result<Verdict> {
     if journal.exists() {
         v.faults.push(fault(
             &journal,
-            "a commit was interrupted (a killed ingest); its files may be half moved".into(),
-            "run any ingest into this lake (it finishes the commit first), e.g. `kubetrail ingest --lake LAKE FILE`",
+            "a commit was interrupted (a killed ingest, compact or serve roll-up); its files may be half moved, and files it replaced may still be there (readers see what the manifest lists)".into(),
+            "run `kubetrail compact --lake LAKE` or any ingest into this lake: a writer finishes the commit before anything else",
         ));
     }
     let mut has_manifest = true;
@@ -86,7 +89,14 @@ pub fn verify(root: &Path) -> Result<Verdict> {
         .collect();
     for f in &manifest.files {
         let path = root.join(&f.path);
-        v.files_checked += 1;
+        let is_summary = f
+            .path
+            .starts_with(&format!("{}/", crate::summary::SUMMARY_DIR));
+        if is_summary {
+            v.summary_files_checked += 1;
+        } else {
+            v.files_checked += 1;
+        }
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(_) => {
@@ -128,7 +138,11 @@ pub fn verify(root: &Path) -> Result<Verdict> {
             }
         }
         match manifest::parquet_rows(&path) {
-            Ok(rows) if rows == f.rows => v.rows += rows,
+            Ok(rows) if rows == f.rows => {
+                if !is_summary {
+                    v.rows += rows;
+                }
+            }
             Ok(rows) => v.faults.push(fault(
                 &path,
                 format!("{rows} rows in the footer, the manifest says {}", f.rows),
