@@ -2,6 +2,7 @@
 
 mod demo;
 mod detect;
+mod export;
 mod ingest;
 mod nightly;
 mod query;
