@@ -18,7 +18,7 @@
 //!
 //! The parts, one job each: [`dialect`] (how an engine spells literals, identifiers, types),
 //! [`translate`] (DataFusion functions and syntax to the engine's), [`inline`] (kubetrail's
-//! own functions as plain SQL), [`views`] (the views over the lake and the window bounds),
+//! own functions as plain SQL), [`unnest`] (Trino's CROSS JOIN UNNEST), [`views`] (the views over the lake and the window bounds),
 //! [`script`] (one rule as one statement) and [`reason`] (why a rule is left out).
 
 pub mod dialect;
@@ -26,6 +26,7 @@ pub mod inline;
 pub mod reason;
 pub mod script;
 pub mod translate;
+pub mod unnest;
 pub mod views;
 
 use std::path::Path;

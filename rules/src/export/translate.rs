@@ -77,6 +77,17 @@ struct Translator {
 impl VisitorMut for Translator {
     type Break = Unsupported;
 
+    fn pre_visit_select(
+        &mut self,
+        select: &mut datafusion::sql::sqlparser::ast::Select,
+    ) -> ControlFlow<Unsupported> {
+        // Before the select list's `unnest` is visited (and refused) as a function.
+        if self.dialect == Dialect::Trino {
+            super::unnest::cross_join_unnest(select);
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Unsupported> {
         match self.expr(expr) {
             Ok(Some(new)) => {
@@ -391,7 +402,7 @@ impl Translator {
                 Dialect::Spark => rename(f, "explode"),
                 Dialect::Trino => {
                     return Err(
-                        self.construct("unnest() in a select list (Trino needs CROSS JOIN UNNEST)")
+                        self.construct("unnest() other than one `unnest(list) AS name` over one table (Trino needs CROSS JOIN UNNEST)")
                     );
                 }
             },
