@@ -508,6 +508,20 @@ pub enum RulesCommand {
         #[arg(long = "rule")]
         rule_ids: Vec<String>,
     },
+    /// Write each rule's SQL for Spark, DuckDB or Trino: DIR/RULE_ID.sql and DIR/index.json
+    #[command(after_help = "Examples:
+  kubetrail rules export --dialect duckdb --lake ./kubetrail-lake --since 2026-01-05 --until 2026-01-06 --out pack-duckdb
+  duckdb < pack-duckdb/pod-exec-attach.sql
+  kubetrail rules export --dialect spark --lake /data/lake --since 24h --until 0s --out pack-spark
+  spark-sql --conf spark.sql.session.timeZone=UTC -f pack-spark/pod-exec-attach.sql
+  kubetrail rules export --dialect trino --table hive.audit.events --out pack-trino   # window as parameters
+
+Each file is one statement: the views the rule reads (events, events_window, events_history), then
+one row per matching request with a text column audit_id. With --lake (or --table), --since and
+--until it runs as it is; without --since/--until the window is a parameter of the engine. Rules
+that cannot be translated are listed on stderr and in DIR/index.json with the reason.
+See docs/engines.md.")]
+    Export(ExportArgs),
     /// Print the SQL a Sigma rule file compiles to (paste it into `kubetrail shell` after `.window`)
     #[command(after_help = "Examples:
   kubetrail rules sigma-sql rules/application/kubernetes/audit/kubernetes_audit_exec_into_container.yml
@@ -519,6 +533,62 @@ pub enum RulesCommand {
         #[arg(long)]
         sigma_mapping: Option<PathBuf>,
     },
+}
+
+/// `rules export --dialect`: the engines the pack is translated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// Apache Spark SQL (spark-sql, spark.sql())
+    Spark,
+    /// DuckDB (duckdb CLI, duckdb.sql())
+    Duckdb,
+    /// Trino, over a Hive table of the lake (--table)
+    Trino,
+}
+
+impl DialectArg {
+    pub fn dialect(self) -> rules::export::Dialect {
+        match self {
+            DialectArg::Spark => rules::export::Dialect::Spark,
+            DialectArg::Duckdb => rules::export::Dialect::Duckdb,
+            DialectArg::Trino => rules::export::Dialect::Trino,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The engine to write the rules for
+    #[arg(long, value_enum)]
+    pub dialect: DialectArg,
+    /// Folder for RULE_ID.sql and index.json [default: kubetrail-rules-DIALECT]
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Read the lake's Parquet files in this folder directly (Spark, DuckDB)
+    #[arg(long, conflicts_with = "table")]
+    pub lake: Option<PathBuf>,
+    /// Read this table the engine has over the lake (e.g. hive.audit.events) [default: events]
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Start of the window: RFC 3339, a date, or a duration back from now; with --until, the
+    /// window is fixed in the SQL, without, it is a parameter
+    #[arg(long, requires = "until")]
+    pub since: Option<String>,
+    /// End of the window (exclusive), same forms as --since
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+    /// History before the window that baseline rules learn from
+    #[arg(long, default_value = "7d")]
+    pub baseline: String,
+    /// More rule folders (YAML files, recursively)
+    #[arg(long = "rules")]
+    pub rules_dirs: Vec<PathBuf>,
+    /// Only these rules (repeatable)
+    #[arg(long = "rule")]
+    pub rule_ids: Vec<String>,
+    /// No summary on stderr (rules left out are still listed)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -159,6 +159,40 @@ fn rules_list_show_and_unknown_ids() {
     );
 }
 
+#[test]
+fn rules_export_lists_what_it_left_out() {
+    let dir = workdir();
+    let _g = settings().bind_to_scope();
+    assert_cmd_snapshot!(
+        "rules_export_trino",
+        cli(dir.path()).args([
+            "rules",
+            "export",
+            "--dialect",
+            "trino",
+            "--table",
+            "hive.audit.events",
+            "--out",
+            "pack"
+        ])
+    );
+    assert_cmd_snapshot!(
+        "rules_export_trino_lake",
+        cli(dir.path()).args(["rules", "export", "--dialect", "trino", "--lake", "in"])
+    );
+    assert_cmd_snapshot!(
+        "rules_export_no_lake",
+        cli(dir.path()).args([
+            "rules",
+            "export",
+            "--dialect",
+            "duckdb",
+            "--lake",
+            "nowhere"
+        ])
+    );
+}
+
 const QUERY: &str = "SELECT ts, \"cluster\", username, verb, resource, namespace, name, status_code, user_groups, annotations['authorization.k8s.io/decision'] AS decision FROM events ORDER BY ts, audit_id";
 
 #[test]

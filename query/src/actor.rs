@@ -97,6 +97,31 @@ pub fn kind<'a>(username: Option<&str>, groups: impl IntoIterator<Item = &'a str
     PERSON
 }
 
+/// `actor_kind(USERNAME, GROUPS)` as a plain SQL `CASE` expression over the SQL expressions
+/// `username` and `groups` (a list of text), deciding exactly as [`kind`] does. It is written
+/// with `starts_with`, `array_has` and `coalesce` only, so `kubetrail rules export` can
+/// translate it for engines where our function is not registered.
+pub fn case_sql(username: &str, groups: &str) -> String {
+    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let cloud_users: Vec<String> = CLOUD_USERS.iter().map(|u| text(u)).collect();
+    format!(
+        "CASE \
+         WHEN coalesce(array_has({g}, 'system:unauthenticated'), FALSE) THEN '{ANONYMOUS}' \
+         WHEN coalesce({u}, '') = '' OR {u} = 'system:anonymous' THEN '{ANONYMOUS}' \
+         WHEN starts_with({u}, 'eks:') OR starts_with({u}, 'system:gke-') \
+           OR starts_with({u}, 'system:gcp-') OR {u} IN ({cloud}) THEN '{CLOUD_MANAGED}' \
+         WHEN starts_with({u}, 'system:serviceaccount:kube-system:') THEN '{CONTROL_PLANE}' \
+         WHEN starts_with({u}, 'system:serviceaccount:') THEN '{SERVICE_ACCOUNT}' \
+         WHEN coalesce(array_has({g}, 'system:nodes'), FALSE) OR starts_with({u}, 'system:node:') \
+           OR {u} = 'system:kube-proxy' THEN '{NODE}' \
+         WHEN starts_with({u}, 'system:') AND {u} <> 'system:admin' THEN '{CONTROL_PLANE}' \
+         ELSE '{PERSON}' END",
+        u = format!("({username})"),
+        g = format!("({groups})"),
+        cloud = cloud_users.join(", "),
+    )
+}
+
 /// The SQL function `actor_kind(username, user_groups)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ActorKind {
@@ -231,6 +256,83 @@ mod tests {
         assert_eq!(k("", &[]), ANONYMOUS);
         assert_eq!(kind(None, []), ANONYMOUS);
         assert_eq!(k("x", &["system:unauthenticated"]), ANONYMOUS);
+    }
+
+    /// The identities the tests above use, plus edge cases of each branch.
+    const SAMPLES: &[(Option<&str>, &[&str])] = &[
+        (Some("alice@example.com"), &["system:authenticated"]),
+        (Some("system:admin"), &["system:masters"]),
+        (Some("system:serviceaccount:cert-manager:cert-manager"), &[]),
+        (
+            Some("system:serviceaccount:kube-system:replicaset-controller"),
+            &[],
+        ),
+        (Some("system:node:ip-10-0-1-5"), &["system:nodes"]),
+        (Some("kubelet-cert"), &["system:nodes"]),
+        (Some("system:kube-proxy"), &[]),
+        (Some("system:kube-controller-manager"), &[]),
+        (Some("eks:addon-manager"), &[]),
+        (Some("aksService"), &[]),
+        (Some("system:gke-common-webhooks"), &[]),
+        (Some("system:gcp-controller-manager"), &[]),
+        (Some("system:anonymous"), &[]),
+        (Some(""), &[]),
+        (None, &[]),
+        (Some("x"), &["system:unauthenticated"]),
+        (
+            Some("system:serviceaccount:kube-system:x"),
+            &["system:nodes"],
+        ),
+        (Some("it's"), &[]),
+    ];
+
+    #[test]
+    fn the_case_expression_decides_as_the_function_does() {
+        let rows: Vec<String> = SAMPLES
+            .iter()
+            .enumerate()
+            .map(|(i, (user, groups))| {
+                let user = user.map_or("CAST(NULL AS VARCHAR)".to_string(), |u| {
+                    format!("'{}'", u.replace('\'', "''"))
+                });
+                let groups: Vec<String> = groups.iter().map(|g| format!("'{g}'")).collect();
+                let groups = if groups.is_empty() {
+                    "CAST(make_array() AS VARCHAR[])".to_string()
+                } else {
+                    format!("make_array({})", groups.join(", "))
+                };
+                format!("SELECT {i} AS i, {user} AS u, {groups} AS g")
+            })
+            .collect();
+        let sql = format!(
+            "SELECT i, {} AS kind FROM ({}) ORDER BY i",
+            case_sql("u", "g"),
+            rows.join(" UNION ALL ")
+        );
+        let ctx = datafusion::prelude::SessionContext::new();
+        let batches = futures_block_on(async { ctx.sql(&sql).await?.collect().await })
+            .expect("the CASE expression runs");
+        let mut got = Vec::new();
+        for b in &batches {
+            let kinds = cast(b.column(1), &DataType::Utf8).expect("text");
+            let kinds = kinds.as_string::<i32>();
+            for r in 0..b.num_rows() {
+                got.push(kinds.value(r).to_string());
+            }
+        }
+        let want: Vec<&str> = SAMPLES
+            .iter()
+            .map(|(u, g)| kind(*u, g.iter().copied()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// Runs a DataFusion future on a runtime of its own.
+    fn futures_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
     }
 
     #[test]

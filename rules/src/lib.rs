@@ -24,6 +24,7 @@ pub mod body_name;
 pub mod contract;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod finding;
 pub mod incident;
 pub mod pack;

@@ -263,6 +263,7 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
             file,
             sigma_mapping,
         } => super::sigma::print_sql(&file, sigma_mapping.as_deref()),
+        RulesCommand::Export(args) => super::export::run(args),
         RulesCommand::List { rules_dirs, format } => {
             let all = load(&rules_dirs)?;
             let mut out = std::io::stdout().lock();

@@ -3,6 +3,7 @@
 mod compact;
 mod demo;
 mod detect;
+mod export;
 mod ingest;
 mod nightly;
 mod query;
