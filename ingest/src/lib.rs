@@ -25,4 +25,5 @@ pub mod source;
 pub mod state;
 
 pub use error::{IngestError, Result};
+pub use normalize::actor::ActorKind;
 pub use pipeline::{IngestOptions, Progress, Summary, ingest};

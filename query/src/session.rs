@@ -39,8 +39,35 @@ impl Scope {
     }
 }
 
-/// Name under which the unrestricted table is registered when a scope applies.
+/// Name under which the lake's files are registered; `events` is a view over it.
 pub const LAKE_TABLE: &str = "lake_events";
+
+/// `CREATE VIEW events`: every column of [`LAKE_TABLE`] in schema order, the columns older files
+/// lack filled from the others (so `actor_kind` is never null, whichever schema wrote a row), and
+/// the scope's WHERE clause.
+fn events_view_sql(scope: &Scope) -> String {
+    let columns: Vec<String> = ingest::schema::all_columns()
+        .map(|column| {
+            let name = column.name;
+            match crate::lake::DERIVED_COLUMNS
+                .iter()
+                .find(|(derived, _)| *derived == name)
+            {
+                Some((_, expr)) => format!("coalesce(\"{name}\", {expr}) AS \"{name}\""),
+                None => format!("\"{name}\""),
+            }
+        })
+        .collect();
+    let mut sql = format!(
+        "CREATE VIEW events AS SELECT {} FROM {LAKE_TABLE}",
+        columns.join(", ")
+    );
+    if let Some(pred) = scope.predicate() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&pred);
+    }
+    sql
+}
 
 /// Refuse a path that is not a lake: readers never create anything in it, and a mistyped path
 /// must not answer "no rows" as if the lake were clean.
@@ -136,18 +163,8 @@ pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Resul
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
     let table = Arc::new(EventsTable::open(lake)?);
-    match scope.predicate() {
-        None => {
-            ctx.register_table("events", table)?;
-        }
-        Some(pred) => {
-            ctx.register_table(LAKE_TABLE, table)?;
-            ctx.sql(&format!(
-                "CREATE VIEW events AS SELECT * FROM {LAKE_TABLE} WHERE {pred}"
-            ))
-            .await?;
-        }
-    }
+    ctx.register_table(LAKE_TABLE, table)?;
+    ctx.sql(&events_view_sql(scope)).await?;
     Ok(ctx)
 }
 
