@@ -1,4 +1,5 @@
-//! The `events` table over a lake's Parquet files, with Hive partitions `cluster` and `day`.
+//! The lake's Parquet files as one table (`lake_events`, under the `events` view), with Hive
+//! partitions `cluster` and `day`.
 //!
 //! A filter on `ts` also prunes `day` partitions: the table derives `day` bounds from `ts` bounds
 //! before listing files, so a one-hour query opens one day's files, not the whole lake.

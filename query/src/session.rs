@@ -1,5 +1,6 @@
-//! A DataFusion session over a lake: the `events` table, audit SQL functions, the settings that
-//! make Parquet pruning work, and the `events_window` / `events_history` views the rules read.
+//! A DataFusion session over a lake: the `events` table (a view over the lake's files that fills
+//! the columns older files lack), audit SQL functions, the settings that make Parquet pruning
+//! work, and the `events_window` / `events_history` views the rules read.
 
 use std::path::Path;
 use std::sync::Arc;
