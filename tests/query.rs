@@ -223,3 +223,160 @@ fn a_filter_on_a_list_column_inside_an_or_is_applied() {
     );
     assert!(all > 0);
 }
+
+/// A request by `user` (in `groups`) to `uri` at second `second` of 2026-01-05 10:00, allowed.
+fn request(id: &str, second: u32, user: &str, groups: &[&str], uri: &str) -> String {
+    let groups = serde_json::to_string(groups).expect("groups");
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"{uri}","verb":"list","user":{{"username":"{user}","groups":{groups}}},"sourceIPs":["203.0.113.9"],"userAgent":"curl/8.5.0","objectRef":{{"resource":"secrets","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"requestReceivedTimestamp":"2026-01-05T10:00:{second:02}.000000Z","stageTimestamp":"2026-01-05T10:00:{second:02}.100000Z","annotations":{{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}}}"#
+    )
+}
+
+/// One request of each kind but cloud-managed, the anonymous one allowed to list secrets.
+fn requests_of_every_kind(prefix: &str) -> String {
+    [
+        ("alice", vec!["system:authenticated"]),
+        (
+            "system:serviceaccount:web:frontend",
+            vec!["system:serviceaccounts", "system:authenticated"],
+        ),
+        ("system:node:worker-1", vec!["system:nodes"]),
+        (
+            "system:kube-controller-manager",
+            vec!["system:authenticated"],
+        ),
+        ("system:anonymous", vec!["system:unauthenticated"]),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (user, groups))| {
+        request(
+            &format!("{prefix}-{i}"),
+            i as u32,
+            user,
+            groups,
+            "/api/v1/secrets",
+        ) + "\n"
+    })
+    .collect()
+}
+
+/// Rewrite every Parquet file of `cluster` as schema 1.1 wrote it: without `actor_kind`, with
+/// version 1.1 in its metadata.
+fn rewrite_as_schema_1_1(lake: &std::path::Path, cluster: &str) -> usize {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::metadata::KeyValue;
+    use datafusion::parquet::file::properties::WriterProperties;
+
+    let mut rewritten = 0;
+    let mut stack = vec![lake.join("events").join(format!("cluster={cluster}"))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read partition folder") {
+            let path = entry.expect("folder entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let file = std::fs::File::open(&path).expect("open parquet");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet footer")
+                .build()
+                .expect("parquet reader");
+            let batches: Vec<_> = reader.map(|b| b.expect("record batch")).collect();
+            let schema = batches[0].schema();
+            let keep: Vec<usize> = (0..schema.fields().len())
+                .filter(|i| schema.field(*i).name() != "actor_kind")
+                .collect();
+            assert_eq!(
+                keep.len() + 1,
+                schema.fields().len(),
+                "a 1.2 file has actor_kind"
+            );
+            let old: Vec<_> = batches
+                .iter()
+                .map(|b| b.project(&keep).expect("project"))
+                .collect();
+            let props = WriterProperties::builder()
+                .set_key_value_metadata(Some(vec![KeyValue::new(
+                    "kubetrail.schema_version".to_string(),
+                    "1.1".to_string(),
+                )]))
+                .build();
+            let out = std::fs::File::create(&path).expect("rewrite parquet");
+            let mut w = ArrowWriter::try_new(out, old[0].schema(), Some(props)).expect("writer");
+            for b in &old {
+                w.write(b).expect("write batch");
+            }
+            w.close().expect("close parquet");
+            rewritten += 1;
+        }
+    }
+    rewritten
+}
+
+#[test]
+fn files_written_before_actor_kind_get_it_at_query_time_and_rules_see_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let (old_log, new_log) = (dir.path().join("old.log"), dir.path().join("new.log"));
+    std::fs::write(&old_log, requests_of_every_kind("old")).expect("write");
+    std::fs::write(&new_log, requests_of_every_kind("new")).expect("write");
+    ingest(&lake, &[&old_log], &["--cluster", "old"]);
+    assert!(
+        rewrite_as_schema_1_1(&lake, "old") > 0,
+        "no file to rewrite"
+    );
+    // the lake now mixes 1.1 files (old) with the 1.2 files this ingest writes (new)
+    ingest(&lake, &[&new_log], &["--cluster", "new"]);
+
+    let kinds = |cluster: &str| -> Vec<String> {
+        query(
+            &lake,
+            &format!(
+                "SELECT username || ' ' || actor_kind AS k FROM events WHERE \"cluster\" = '{cluster}' ORDER BY ts"
+            ),
+        )
+        .iter()
+        .map(|r| r["k"].as_str().expect("username and actor_kind").to_string())
+        .collect()
+    };
+    let want = [
+        "alice person",
+        "system:serviceaccount:web:frontend service-account",
+        "system:node:worker-1 node",
+        "system:kube-controller-manager control-plane",
+        "system:anonymous anonymous",
+    ];
+    assert_eq!(kinds("old"), want, "computed for the 1.1 files");
+    assert_eq!(kinds("new"), want, "stored by ingest");
+    assert_eq!(
+        count(
+            &lake,
+            "SELECT count(*) AS n FROM events WHERE actor_kind IS NULL"
+        ),
+        0
+    );
+    // the column is declared non-null, as `kubetrail schema` documents it
+    let described = query(
+        &lake,
+        "SELECT is_nullable FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'actor_kind'",
+    );
+    assert_eq!(described.len(), 1, "{described:?}");
+    assert_eq!(described[0]["is_nullable"], "NO");
+
+    // a rule that selects on the column finds the anonymous request in both kinds of file
+    let out = stdout_of(
+        kubetrail()
+            .args(["detect", "--quiet", "--format", "jsonl", "--lake"])
+            .arg(&lake),
+    );
+    let mut anonymous: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("finding"))
+        .filter(|f| f["rule_id"] == "anonymous-request-allowed")
+        .map(|f| f["cluster"].as_str().expect("cluster").to_string())
+        .collect();
+    anonymous.sort();
+    assert_eq!(anonymous, ["new", "old"], "{out}");
+}

@@ -27,4 +27,5 @@ pub mod state;
 pub mod summary;
 
 pub use error::{IngestError, Result};
+pub use normalize::actor::ActorKind;
 pub use pipeline::{IngestOptions, Progress, Summary, ingest};

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Version of the `events` schema written into each Parquet file.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "kubetrail.schema_version";
 
@@ -27,6 +27,7 @@ pub mod col {
     pub const USER_UID: &str = "user_uid";
     pub const USER_GROUPS: &str = "user_groups";
     pub const USER_EXTRA: &str = "user_extra";
+    pub const ACTOR_KIND: &str = "actor_kind";
     pub const IMPERSONATED_USERNAME: &str = "impersonated_username";
     pub const IMPERSONATED_GROUPS: &str = "impersonated_groups";
     pub const SOURCE_IP: &str = "source_ip";
@@ -198,6 +199,11 @@ pub const FILE_COLUMNS: &[Column] = &[
         USER_EXTRA,
         StrListMap,
         "user.extra: bound service-account token facts (authentication.kubernetes.io/pod-name, node-name, credential-id), EKS arn, ...; credentials in values replaced by sha256: markers",
+    ),
+    required(
+        ACTOR_KIND,
+        Str,
+        "who acted, from username and user_groups: person, service-account (outside kube-system), node, control-plane (other system: users, kube-system's service accounts), cloud-managed (EKS, AKS, GKE internals) or anonymous; files written before schema 1.2 lack it and get the same value at query time",
     ),
     c(
         IMPERSONATED_USERNAME,

@@ -1,136 +1,39 @@
-//! Who made a request: the one place that decides whether an identity is a person, a workload's
-//! service account, a node, the control plane, the cloud provider's own machinery or nobody.
+//! The SQL function `actor_kind(username, user_groups)`: who made a request, as ingest decides it
+//! for the `actor_kind` column ([`ingest::ActorKind`], where the table of kinds is).
 //!
-//! Rules ask `actor_kind(username, user_groups)` in SQL instead of repeating username-prefix
-//! filters, so a cluster whose identities look different is taught here once:
+//! Ingest stores the kind in every row written since schema 1.2; the `events` view fills it with
+//! this function for rows of older files, so the column is never null. The function stays
+//! available for questions about other identities (`impersonated_username`, `review_user`):
 //!
 //! ```sql
-//! SELECT actor_kind(username, user_groups) AS kind, count(*) FROM events GROUP BY 1
+//! SELECT actor_kind(impersonated_username, impersonated_groups) AS kind, count(*)
+//! FROM events WHERE impersonated_username IS NOT NULL GROUP BY 1
 //! ```
-//!
-//! | kind              | who                                                                          |
-//! |-------------------|------------------------------------------------------------------------------|
-//! | `anonymous`       | `system:anonymous`, the `system:unauthenticated` group, or no user at all     |
-//! | `node`            | kubelets (`system:node:*`, group `system:nodes`) and `system:kube-proxy`      |
-//! | `control-plane`   | other `system:` users (scheduler, controller-manager, API server) and the     |
-//! |                   | service accounts of `kube-system`, where the controller-manager's per-        |
-//! |                   | controller accounts, DNS and the network plug-in run                          |
-//! | `cloud-managed`   | the provider's own users: EKS `eks:*`, AKS `aksService`, `masterclient`,      |
-//! |                   | `nodeclient`, `aksProvider`, GKE `system:gke-*`, `system:gcp-*` and its       |
-//! |                   | controllers that are not part of upstream Kubernetes                          |
-//! | `service-account` | every other `system:serviceaccount:*`                                         |
-//! | `person`          | everything else: users from certificates, OIDC, IAM mappings, `system:admin` |
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
+use ingest::ActorKind;
 
-/// The kinds `actor_kind` returns, as SQL sees them.
-pub const KINDS: &[&str] = &[
-    PERSON,
-    SERVICE_ACCOUNT,
-    NODE,
-    CONTROL_PLANE,
-    CLOUD_MANAGED,
-    ANONYMOUS,
-];
-pub const PERSON: &str = "person";
-pub const SERVICE_ACCOUNT: &str = "service-account";
-pub const NODE: &str = "node";
-pub const CONTROL_PLANE: &str = "control-plane";
-pub const CLOUD_MANAGED: &str = "cloud-managed";
-pub const ANONYMOUS: &str = "anonymous";
-
-/// Managed-cloud identities without a distinguishing prefix.
-const CLOUD_USERS: &[&str] = &[
-    "aksService",
-    "aksProvider",
-    "masterclient",
-    "nodeclient",
-    "system:clustermetrics",
-    "system:l7-lb-controller",
-    "system:managed-certificate-controller",
-    "system:cloud-controller-manager",
-];
-
-/// The kind of the identity `username` with groups `groups`.
-pub fn kind<'a>(username: Option<&str>, groups: impl IntoIterator<Item = &'a str>) -> &'static str {
-    let user = username.unwrap_or_default();
-    let mut nodes = false;
-    for g in groups {
-        match g {
-            "system:unauthenticated" => return ANONYMOUS,
-            "system:nodes" => nodes = true,
-            _ => {}
-        }
-    }
-    if user.is_empty() || user == "system:anonymous" {
-        return ANONYMOUS;
-    }
-    if user.starts_with("eks:")
-        || user.starts_with("system:gke-")
-        || user.starts_with("system:gcp-")
-        || CLOUD_USERS.contains(&user)
-    {
-        return CLOUD_MANAGED;
-    }
-    if let Some(sa) = user.strip_prefix("system:serviceaccount:") {
-        return if sa.starts_with("kube-system:") {
-            CONTROL_PLANE
-        } else {
-            SERVICE_ACCOUNT
-        };
-    }
-    if nodes || user.starts_with("system:node:") || user == "system:kube-proxy" {
-        return NODE;
-    }
-    // `system:admin` is a person's break-glass certificate (kubeadm, OpenShift)
-    if user.starts_with("system:") && user != "system:admin" {
-        return CONTROL_PLANE;
-    }
-    PERSON
-}
-
-/// `actor_kind(USERNAME, GROUPS)` as a plain SQL `CASE` expression over the SQL expressions
-/// `username` and `groups` (a list of text), deciding exactly as [`kind`] does. It is written
-/// with `starts_with`, `array_has` and `coalesce` only, so `kubetrail rules export` can
-/// translate it for engines where our function is not registered.
-pub fn case_sql(username: &str, groups: &str) -> String {
-    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let cloud_users: Vec<String> = CLOUD_USERS.iter().map(|u| text(u)).collect();
-    format!(
-        "CASE \
-         WHEN coalesce(array_has({g}, 'system:unauthenticated'), FALSE) THEN '{ANONYMOUS}' \
-         WHEN coalesce({u}, '') = '' OR {u} = 'system:anonymous' THEN '{ANONYMOUS}' \
-         WHEN starts_with({u}, 'eks:') OR starts_with({u}, 'system:gke-') \
-           OR starts_with({u}, 'system:gcp-') OR {u} IN ({cloud}) THEN '{CLOUD_MANAGED}' \
-         WHEN starts_with({u}, 'system:serviceaccount:kube-system:') THEN '{CONTROL_PLANE}' \
-         WHEN starts_with({u}, 'system:serviceaccount:') THEN '{SERVICE_ACCOUNT}' \
-         WHEN coalesce(array_has({g}, 'system:nodes'), FALSE) OR starts_with({u}, 'system:node:') \
-           OR {u} = 'system:kube-proxy' THEN '{NODE}' \
-         WHEN starts_with({u}, 'system:') AND {u} <> 'system:admin' THEN '{CONTROL_PLANE}' \
-         ELSE '{PERSON}' END",
-        u = format!("({username})"),
-        g = format!("({groups})"),
-        cloud = cloud_users.join(", "),
-    )
-}
+/// The name of the SQL function (the same as the column's).
+pub const NAME: &str = ingest::schema::col::ACTOR_KIND;
 
 /// The SQL function `actor_kind(username, user_groups)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ActorKind {
+pub struct ActorKindUdf {
     signature: Signature,
 }
 
-impl Default for ActorKind {
+impl Default for ActorKindUdf {
     fn default() -> Self {
-        ActorKind {
+        ActorKindUdf {
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
@@ -138,7 +41,7 @@ impl Default for ActorKind {
 
 /// `actor_kind` ready to register in a session.
 pub fn udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(ActorKind::default())
+    ScalarUDF::new_from_impl(ActorKindUdf::default())
 }
 
 fn groups_at(list: Option<&ArrayRef>, row: usize) -> Vec<String> {
@@ -161,9 +64,9 @@ fn groups_at(list: Option<&ArrayRef>, row: usize) -> Vec<String> {
         .collect()
 }
 
-impl ScalarUDFImpl for ActorKind {
+impl ScalarUDFImpl for ActorKindUdf {
     fn name(&self) -> &str {
-        "actor_kind"
+        NAME
     }
 
     fn signature(&self) -> &Signature {
@@ -172,6 +75,12 @@ impl ScalarUDFImpl for ActorKind {
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
+    }
+
+    /// Never null: no user at all is `anonymous`. Declared so, `coalesce(actor_kind, ...)` in the
+    /// `events` view is a non-null column.
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(NAME, DataType::Utf8, false)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -197,7 +106,7 @@ impl ScalarUDFImpl for ActorKind {
         for row in 0..rows {
             let user = users.and_then(|u| (!u.is_null(row)).then(|| u.value(row)));
             let g = groups_at(groups, row);
-            out.append_value(kind(user, g.iter().map(String::as_str)));
+            out.append_value(ActorKind::of(user, g.iter().map(String::as_str)).as_str());
         }
         let array: ArrayRef = Arc::new(out.finish());
         Ok(ColumnarValue::Array(array))
@@ -206,59 +115,46 @@ impl ScalarUDFImpl for ActorKind {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::prelude::SessionContext;
+
     use super::*;
 
-    fn k(user: &str, groups: &[&str]) -> &'static str {
-        kind(Some(user), groups.iter().copied())
+    async fn kinds(sql: &str) -> Vec<String> {
+        let ctx = SessionContext::new();
+        ctx.register_udf(udf());
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in &batches {
+            let col = cast(b.column(0), &DataType::Utf8).unwrap();
+            let col = col.as_string::<i32>();
+            out.extend((0..col.len()).map(|i| col.value(i).to_string()));
+        }
+        out
     }
 
-    #[test]
-    fn people_are_users_outside_the_system_namespace() {
-        assert_eq!(k("alice@example.com", &["system:authenticated"]), PERSON);
-        assert_eq!(k("arn:aws:iam::1:user/bob", &[]), PERSON);
-        assert_eq!(k("system:admin", &["system:masters"]), PERSON);
+    #[tokio::test]
+    async fn the_function_answers_as_ingest_classifies() {
+        let got = kinds(
+            "SELECT actor_kind(u, g) FROM (VALUES \
+             ('alice', make_array('system:authenticated')), \
+             ('system:serviceaccount:web:api', make_array('system:serviceaccounts')), \
+             ('kubelet', make_array('system:nodes')), \
+             ('system:serviceaccount:kube-system:x', make_array('system:serviceaccounts')), \
+             ('eks:addon-manager', make_array('system:authenticated')), \
+             ('x', make_array('system:unauthenticated'))) AS t(u, g)",
+        )
+        .await;
+        let want: Vec<_> = ActorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(got, want);
     }
 
-    #[test]
-    fn workload_accounts_are_service_accounts_except_kube_systems() {
-        assert_eq!(
-            k("system:serviceaccount:cert-manager:cert-manager", &[]),
-            SERVICE_ACCOUNT
-        );
-        assert_eq!(
-            k(
-                "system:serviceaccount:kube-system:replicaset-controller",
-                &[]
-            ),
-            CONTROL_PLANE
-        );
+    #[tokio::test]
+    async fn a_null_user_without_groups_is_anonymous_not_null() {
+        let got = kinds("SELECT actor_kind(NULL, NULL)").await;
+        assert_eq!(got, ["anonymous"]);
     }
 
-    #[test]
-    fn kubelets_are_nodes_by_name_or_group() {
-        assert_eq!(k("system:node:ip-10-0-1-5", &["system:nodes"]), NODE);
-        assert_eq!(k("kubelet-cert", &["system:nodes"]), NODE);
-        assert_eq!(k("system:kube-proxy", &[]), NODE);
-    }
-
-    #[test]
-    fn control_plane_components_and_cloud_users_are_told_apart() {
-        assert_eq!(k("system:kube-controller-manager", &[]), CONTROL_PLANE);
-        assert_eq!(k("system:apiserver", &[]), CONTROL_PLANE);
-        assert_eq!(k("eks:addon-manager", &[]), CLOUD_MANAGED);
-        assert_eq!(k("aksService", &[]), CLOUD_MANAGED);
-        assert_eq!(k("system:gke-common-webhooks", &[]), CLOUD_MANAGED);
-    }
-
-    #[test]
-    fn no_user_or_the_unauthenticated_group_is_anonymous() {
-        assert_eq!(k("system:anonymous", &[]), ANONYMOUS);
-        assert_eq!(k("", &[]), ANONYMOUS);
-        assert_eq!(kind(None, []), ANONYMOUS);
-        assert_eq!(k("x", &["system:unauthenticated"]), ANONYMOUS);
-    }
-
-    /// The identities the tests above use, plus edge cases of each branch.
+    /// Identities of every branch of `ActorKind::of`, and edge cases.
     const SAMPLES: &[(Option<&str>, &[&str])] = &[
         (Some("alice@example.com"), &["system:authenticated"]),
         (Some("system:admin"), &["system:masters"]),
@@ -306,7 +202,7 @@ mod tests {
             .collect();
         let sql = format!(
             "SELECT i, {} AS kind FROM ({}) ORDER BY i",
-            case_sql("u", "g"),
+            ActorKind::case_sql("u", "g"),
             rows.join(" UNION ALL ")
         );
         let ctx = datafusion::prelude::SessionContext::new();
@@ -322,7 +218,7 @@ mod tests {
         }
         let want: Vec<&str> = SAMPLES
             .iter()
-            .map(|(u, g)| kind(*u, g.iter().copied()))
+            .map(|(u, g)| ActorKind::of(*u, g.iter().copied()).as_str())
             .collect();
         assert_eq!(got, want);
     }
@@ -333,19 +229,5 @@ mod tests {
             .build()
             .expect("runtime")
             .block_on(f)
-    }
-
-    #[test]
-    fn every_kind_is_listed() {
-        for u in [
-            "a",
-            "system:serviceaccount:a:b",
-            "system:node:n",
-            "system:kube-scheduler",
-            "eks:x",
-            "system:anonymous",
-        ] {
-            assert!(KINDS.contains(&k(u, &[])));
-        }
     }
 }

@@ -1,10 +1,15 @@
-//! The `events` table over a lake's Parquet files, with Hive partitions `cluster` and `day`.
+//! The lake's Parquet files as one table (`lake_events`, under the `events` view), with Hive
+//! partitions `cluster` and `day`.
 //!
 //! The table lists `events/` through the session's object store; in a lake with a manifest that
 //! store lists only the committed files (see [`crate::committed`]).
 //!
 //! A filter on `ts` also prunes `day` partitions: the table derives `day` bounds from `ts` bounds
 //! before listing files, so a one-hour query opens one day's files, not the whole lake.
+//!
+//! Files written before a column existed (`actor_kind` before schema 1.2) read it as null, so this
+//! table declares such columns nullable; analysts and rules read the `events` view over it
+//! ([`crate::session`]), which fills them (see [`DERIVED_COLUMNS`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,9 +29,30 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_plan::ExecutionPlan;
 
+use datafusion::arrow::datatypes::{Field, Schema};
 use ingest::schema::{col as c, file_schema};
 
-/// The lake's `events` table.
+/// Required columns that files of an older schema lack, each with the SQL that computes it from
+/// columns every file has. The `events` view yields `coalesce(column, expression)`.
+pub const DERIVED_COLUMNS: &[(&str, &str)] =
+    &[(c::ACTOR_KIND, "actor_kind(\"username\", \"user_groups\")")];
+
+/// The file schema as the lake is read: [`DERIVED_COLUMNS`] nullable, since older files lack them.
+pub fn read_schema() -> SchemaRef {
+    let schema = file_schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let derived = DERIVED_COLUMNS.iter().any(|(name, _)| name == f.name());
+            f.as_ref().clone().with_nullable(f.is_nullable() || derived)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// The lake's Parquet files as one table, with columns of older files unfilled (see
+/// [`read_schema`]); registered as `lake_events` under the `events` view.
 #[derive(Debug)]
 pub struct EventsTable {
     inner: Arc<ListingTable>,
@@ -47,7 +73,7 @@ impl EventsTable {
             ]);
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
-            .with_schema(file_schema());
+            .with_schema(read_schema());
         Ok(EventsTable {
             inner: Arc::new(ListingTable::try_new(config)?),
         })

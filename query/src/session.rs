@@ -1,5 +1,6 @@
-//! A DataFusion session over a lake: the `events` table, audit SQL functions, the settings that
-//! make Parquet pruning work, and the `events_window` / `events_history` views the rules read.
+//! A DataFusion session over a lake: the `events` table (a view over the lake's files that fills
+//! the columns older files lack), audit SQL functions, the settings that make Parquet pruning
+//! work, and the `events_window` / `events_history` views the rules read.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,8 +43,35 @@ impl Scope {
 /// The ingest-time summary table (see `ingest::summary`).
 pub const SUMMARY_TABLE: &str = "events_summary";
 
-/// Name under which the unrestricted table is registered when a scope applies.
+/// Name under which the lake's files are registered; `events` is a view over it.
 pub const LAKE_TABLE: &str = "lake_events";
+
+/// `CREATE VIEW events`: every column of [`LAKE_TABLE`] in schema order, the columns older files
+/// lack filled from the others (so `actor_kind` is never null, whichever schema wrote a row), and
+/// the scope's WHERE clause.
+fn events_view_sql(scope: &Scope) -> String {
+    let columns: Vec<String> = ingest::schema::all_columns()
+        .map(|column| {
+            let name = column.name;
+            match crate::lake::DERIVED_COLUMNS
+                .iter()
+                .find(|(derived, _)| *derived == name)
+            {
+                Some((_, expr)) => format!("coalesce(\"{name}\", {expr}) AS \"{name}\""),
+                None => format!("\"{name}\""),
+            }
+        })
+        .collect();
+    let mut sql = format!(
+        "CREATE VIEW events AS SELECT {} FROM {LAKE_TABLE}",
+        columns.join(", ")
+    );
+    if let Some(pred) = scope.predicate() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&pred);
+    }
+    sql
+}
 
 /// Refuse a path that is not a lake: readers never create anything in it, and a mistyped path
 /// must not answer "no rows" as if the lake were clean.
@@ -166,18 +194,8 @@ pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Resul
     // per cluster, day, identity, address, agent and action: counts and first/last time
     // (unaffected by the scope: filter on cluster and day)
     ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(lake)?)?;
-    match scope.predicate() {
-        None => {
-            ctx.register_table("events", table)?;
-        }
-        Some(pred) => {
-            ctx.register_table(LAKE_TABLE, table)?;
-            ctx.sql(&format!(
-                "CREATE VIEW events AS SELECT * FROM {LAKE_TABLE} WHERE {pred}"
-            ))
-            .await?;
-        }
-    }
+    ctx.register_table(LAKE_TABLE, table)?;
+    ctx.sql(&events_view_sql(scope)).await?;
     Ok(ctx)
 }
 

@@ -1,6 +1,7 @@
 //! The rule contract, checked when rules are loaded: each rule's SQL is planned against the
-//! `events` schema (no data is read), it must return the columns a finding is made from, and its
-//! `resources:` must name the resources the SQL reads, where the plan decides them.
+//! `events` schema (no data is read), it must return the columns a finding is made from, its
+//! `resources:` must name the resources the SQL reads, where the plan decides them, and it says
+//! who acted with the `actor_kind` column rather than with username prefixes that column covers.
 //!
 //! A rule that breaks the contract is refused with `FILE: sql: REASON` (or `FILE: resources:
 //! REASON`), before any lake is opened; `docs/writing-rules.md` describes the contract.
@@ -8,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator};
 use datafusion::prelude::SessionContext;
@@ -133,6 +134,14 @@ pub async fn check_rule(ctx: &SessionContext, rule: &Rule) -> Vec<Violation> {
             ));
         }
     }
+    for condition in covered_username_conditions(df.logical_plan()) {
+        out.push(violation(
+            Part::Sql,
+            format!(
+                "filters on {condition}, which says only what kind of identity acted: use the actor_kind column (person, service-account, node, control-plane, cloud-managed, anonymous)"
+            ),
+        ));
+    }
     if let Some(reads) = resources_read(df.logical_plan()) {
         let declared: BTreeSet<&str> = rule.resources.iter().map(String::as_str).collect();
         let unlisted: Vec<&str> = reads
@@ -250,6 +259,88 @@ fn restriction(e: &Expr) -> Option<Vec<String>> {
     }
 }
 
+/// Username prefixes that only say whether an identity is a system one, or the cloud's: the
+/// `actor_kind` column answers that (ingest's `ActorKind`), so a rule does not repeat them.
+pub const COVERED_PREFIXES: &[&str] = &["system:", "eks:", "system:gke-", "system:gcp-"];
+/// Usernames and groups whose only meaning is a kind: anonymous, a kubelet, the cloud's own users.
+pub const COVERED_NAMES: &[&str] = &[
+    "system:anonymous",
+    "aksService",
+    "aksProvider",
+    "masterclient",
+    "nodeclient",
+];
+/// Groups whose only meaning is a kind.
+pub const COVERED_GROUPS: &[&str] = &["system:unauthenticated", "system:nodes"];
+
+fn is_column(e: &Expr, name: &str) -> bool {
+    matches!(e, Expr::Column(c) if c.name == name)
+}
+
+/// The text of a condition on `username` or `user_groups` that `actor_kind` covers, if `e` is one.
+fn covered_condition(e: &Expr) -> Option<String> {
+    let user = |e: &Expr| is_column(e, col::USERNAME);
+    match e {
+        Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
+            ("starts_with", [c, p]) if user(c) => text(p)
+                .filter(|p| COVERED_PREFIXES.contains(&p.as_str()))
+                .map(|p| format!("starts_with(username, '{p}')")),
+            ("array_has", [c, g]) if is_column(c, col::USER_GROUPS) => text(g)
+                .filter(|g| COVERED_GROUPS.contains(&g.as_str()))
+                .map(|g| format!("array_has(user_groups, '{g}')")),
+            _ => None,
+        },
+        Expr::Like(like) if user(&like.expr) => text(&like.pattern)
+            .filter(|p| {
+                p.strip_suffix('%')
+                    .is_some_and(|prefix| COVERED_PREFIXES.contains(&prefix))
+            })
+            .map(|p| format!("username LIKE '{p}'")),
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq | Operator::NotEq,
+            right,
+        }) => {
+            let value = match (user(left), user(right)) {
+                (true, false) => text(right),
+                (false, true) => text(left),
+                _ => None,
+            }?;
+            COVERED_NAMES
+                .contains(&value.as_str())
+                .then(|| format!("username = '{value}'"))
+        }
+        Expr::InList(list) if user(&list.expr) => list
+            .list
+            .iter()
+            .filter_map(text)
+            .find(|v| COVERED_NAMES.contains(&v.as_str()))
+            .map(|v| {
+                let not = if list.negated { "NOT " } else { "" };
+                format!("username {not}IN (.., '{v}', ..)")
+            }),
+        _ => None,
+    }
+}
+
+/// Conditions on `username` or `user_groups` anywhere in the plan (filters, joins, computed
+/// columns, subqueries) that only ask what kind of identity acted, which `actor_kind` says.
+/// Conditions on one identity or a family the kinds do not name (`system:bootstrap:*`,
+/// `system:node:` || name, `system:serviceaccount:NS:*`) are not among them.
+pub fn covered_username_conditions(plan: &LogicalPlan) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    // The visitors only collect; they never fail.
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                found.extend(covered_condition(x));
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +436,65 @@ mod tests {
         let v = violations(&r);
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].starts_with("rules/pack/x/r.yaml: sql: "), "{v:?}");
+    }
+
+    #[test]
+    fn username_prefixes_the_actor_column_covers_are_refused() {
+        let r = rule(
+            &["secrets"],
+            &format!(
+                "SELECT {COLUMNS} FROM events_window WHERE resource = 'secrets' \
+                 AND (NOT starts_with(username, 'system:') OR starts_with(username, 'system:serviceaccount:')) \
+                 AND username NOT IN ('aksService', 'masterclient') \
+                 AND NOT EXISTS (SELECT 1 FROM events_history h WHERE h.username LIKE 'eks:%')"
+            ),
+        );
+        let why = "which says only what kind of identity acted: use the actor_kind column (person, service-account, node, control-plane, cloud-managed, anonymous)";
+        assert_eq!(
+            violations(&r),
+            vec![
+                format!(
+                    "rules/pack/x/r.yaml: sql: filters on starts_with(username, 'system:'), {why}"
+                ),
+                format!("rules/pack/x/r.yaml: sql: filters on username LIKE 'eks:%', {why}"),
+                format!(
+                    "rules/pack/x/r.yaml: sql: filters on username NOT IN (.., 'aksService', ..), {why}"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn anonymous_by_name_or_group_is_refused() {
+        let r = rule(
+            &[],
+            &format!(
+                "SELECT {COLUMNS} FROM events_window \
+                 WHERE username = 'system:anonymous' OR array_has(user_groups, 'system:unauthenticated')"
+            ),
+        );
+        let v = violations(&r);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(
+            v[0].contains("array_has(user_groups, 'system:unauthenticated')"),
+            "{v:?}"
+        );
+        assert!(v[1].contains("username = 'system:anonymous'"), "{v:?}");
+    }
+
+    #[test]
+    fn conditions_on_one_identity_or_a_family_the_kinds_do_not_name_pass() {
+        let r = rule(
+            &["nodes"],
+            &format!(
+                "SELECT {COLUMNS} FROM events_window WHERE resource = 'nodes' \
+                 AND actor_kind IN ('person', 'service-account') \
+                 AND (starts_with(username, 'system:bootstrap:') OR username = 'system:node:' || name \
+                      OR starts_with(username, 'system:serviceaccount:kube-system:') \
+                      OR username IN ('system:kube-controller-manager', 'system:admin')) \
+                 AND review_user <> 'system:anonymous' AND NOT starts_with(impersonated_username, 'system:')"
+            ),
+        );
+        assert_eq!(violations(&r), Vec::<String>::new());
     }
 }

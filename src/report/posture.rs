@@ -112,8 +112,7 @@ pub async fn posture(
     let anonymous_allowed = accesses(
         ctx,
         "verb || ' ' || coalesce(request_uri, '')",
-        "(username = 'system:anonymous' OR array_has(user_groups, 'system:unauthenticated')) \
-         AND (decision = 'allow' OR status_code BETWEEN 200 AND 399)",
+        "actor_kind = 'anonymous' AND (decision = 'allow' OR status_code BETWEEN 200 AND 399)",
     )
     .await?;
     let cluster_admin = accesses(

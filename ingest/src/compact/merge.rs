@@ -234,6 +234,9 @@ mod tests {
                     crate::schema::col::SOURCE_FILE => {
                         std::sync::Arc::new(StringArray::from(vec!["audit.log"; rows.len()]))
                     }
+                    crate::schema::col::ACTOR_KIND => {
+                        std::sync::Arc::new(StringArray::from(vec!["person"; rows.len()]))
+                    }
                     _ => new_null_array(f.data_type(), rows.len()),
                 }
             })

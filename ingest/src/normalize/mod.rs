@@ -1,5 +1,6 @@
 //! From a parsed audit event to one row of the `events` table.
 
+pub mod actor;
 pub mod exec;
 pub mod promote;
 pub mod raw;
@@ -37,6 +38,8 @@ pub struct Prepared<'e, 'a> {
     response_object: Option<Cow<'e, str>>,
     promoted: promote::Promoted,
     exec: exec::ExecFacts,
+    /// Who made the request.
+    actor: actor::ActorKind,
     /// Annotations kubetrail adds (unparseable times).
     extra_annotations: Vec<(String, String)>,
     /// Free text that held credentials, redacted (see [`Redacted`]).
@@ -203,6 +206,13 @@ pub fn prepare<'e, 'a>(
         *cmd = redactor.text(cmd);
     }
     let redacted = Redacted::of(ev, resource, redactor);
+    let user = ev.user.as_ref();
+    let actor = actor::ActorKind::of(
+        user.and_then(|u| s(&u.username)),
+        user.and_then(|u| u.groups.as_ref())
+            .into_iter()
+            .flat_map(|g| g.0.iter().map(JStr::as_str)),
+    );
 
     Ok(Prepared {
         ev,
@@ -213,6 +223,7 @@ pub fn prepare<'e, 'a>(
         response_object,
         promoted,
         exec,
+        actor,
         extra_annotations,
         redacted,
     })
@@ -291,7 +302,8 @@ impl Prepared<'_, '_> {
                     .map(|(k, v)| (k.as_str(), v.0.iter().map(JStr::as_str)))
             })),
         };
-        r.str(imp.and_then(|u| s(&u.username)))
+        r.str(Some(self.actor.as_str()))
+            .str(imp.and_then(|u| s(&u.username)))
             .list(imp.and_then(|u| strs(&u.groups)))
             .str(ips.and_then(|l| l.first()).map(JStr::as_str))
             .str(ips.and_then(|l| l.last()).map(JStr::as_str))

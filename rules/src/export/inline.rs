@@ -9,7 +9,7 @@ use super::reason::Unsupported;
 use super::translate::{function_name, plain_args, template};
 
 /// Replace each `actor_kind(u, g)` in `query` with the `CASE` expression that decides the same
-/// (`query::actor::case_sql`); refuse the functions that cannot be written in SQL.
+/// (`ingest::ActorKind::case_sql`); refuse the functions that cannot be written in SQL.
 pub fn inline(query: &mut Query) -> Result<(), Unsupported> {
     let flow = visit_expressions_mut(query, |e| {
         let Expr::Function(f) = e else {
@@ -19,7 +19,7 @@ pub fn inline(query: &mut Query) -> Result<(), Unsupported> {
             Some("actor_kind") => {
                 let case = match plain_args(f).as_deref() {
                     Some([u, g]) => template(
-                        &query::actor::case_sql("__0", "__1"),
+                        &ingest::ActorKind::case_sql("__0", "__1"),
                         &[u.clone(), g.clone()],
                     ),
                     _ => Err(Unsupported::Syntax(
