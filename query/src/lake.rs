@@ -62,20 +62,12 @@ impl EventsTable {
     /// The table over `lake/events/`. The lake may be empty, `events/` may be missing: nothing is
     /// created (readers never write to the lake).
     pub fn open(lake: &Path) -> Result<Self> {
-        let dir = lake.join(ingest::sink::layout::EVENTS_DIR);
-        let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
-        let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![
-                (c::CLUSTER.to_string(), DataType::Utf8),
-                (c::DAY.to_string(), DataType::Date32),
-            ]);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(read_schema());
         Ok(EventsTable {
-            inner: Arc::new(ListingTable::try_new(config)?),
+            inner: Arc::new(partitioned(
+                lake,
+                ingest::sink::layout::EVENTS_DIR,
+                read_schema(),
+            )?),
         })
     }
 }
@@ -83,11 +75,22 @@ impl EventsTable {
 /// The lake's `events_summary` table over `lake/summary/` (see [`ingest::summary`]), with the
 /// same Hive partitions `cluster` and `day`. Nothing is created if the folder is missing.
 pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
-    let dir = lake.join(ingest::summary::SUMMARY_DIR);
-    let abs = std::fs::canonicalize(&dir).unwrap_or_else(|_| {
+    Ok(Arc::new(partitioned(
+        lake,
+        ingest::summary::SUMMARY_DIR,
+        ingest::summary::file_schema(),
+    )?))
+}
+
+/// The Parquet files under `lake/DIR/cluster=/day=/` as one table with those two partition
+/// columns. The folder's path is absolute and canonical, as the committed-files store lists it,
+/// even when the folder does not exist yet (nothing is created).
+fn partitioned(lake: &Path, dir: &str, schema: SchemaRef) -> Result<ListingTable> {
+    let path = lake.join(dir);
+    let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| {
         std::fs::canonicalize(lake)
-            .map(|l| l.join(ingest::summary::SUMMARY_DIR))
-            .unwrap_or(dir)
+            .map(|l| l.join(dir))
+            .unwrap_or(path)
     });
     let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -98,8 +101,8 @@ pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
         ]);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(ingest::summary::file_schema());
-    Ok(Arc::new(ListingTable::try_new(config)?))
+        .with_schema(schema);
+    ListingTable::try_new(config)
 }
 
 /// `cluster = 'NAME'` as `cluster IN ('NAME')` when NAME's partition directory is percent-encoded
