@@ -443,3 +443,18 @@ fn no_planted_value_survives_even_when_it_looks_like_a_marker() {
         assert!(left.is_empty(), "case {n}: {left:?} survive\nout: {out}");
     }
 }
+
+/// `redact_body` (2026-12-06, one crash file): a `data` value that is an object (the API server
+/// refuses it, but the refused request is audited with its body) kept its keys and shape with
+/// only its strings marked, so the key of a nested last-applied annotation, or any key a client
+/// put there, reached the lake. Fixed in `ingest/src/redact/mod.rs`: a value that is not a
+/// string becomes one marker of its JSON text.
+#[test]
+fn a_secret_value_that_is_an_object_becomes_one_marker() {
+    let found = r#"{"data": {"k": {"kubectl.kubernetes.io/last-applied-configuration": " {\"data\":{\"k\":\"c3VjcmV0\"}}"}}}"#;
+    let out = harness::redact_body(Some("secrets"), None, found);
+    assert!(!out.contains("last-applied"), "{out}");
+    let patch = r#"[{"op":"add","path":"/stringData","value":{"p":{"nested":"hunter2"}}}]"#;
+    let out = harness::redact_body(Some("secrets"), None, patch);
+    assert!(!out.contains("nested") && !out.contains("hunter2"), "{out}");
+}

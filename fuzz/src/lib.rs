@@ -345,10 +345,10 @@ fn value_leaks(v: &Value, leaks: &mut Vec<String>) {
 
 fn data_leaks(map: &serde_json::Map<String, Value>, leaks: &mut Vec<String>) {
     for key in ["data", "stringData"] {
-        if let Some(Value::Object(data)) = map.get(key) {
-            for v in data.values() {
-                value_leaks(v, leaks);
-            }
+        match map.get(key) {
+            Some(Value::Object(data)) => data.values().for_each(|v| value_leaks(v, leaks)),
+            Some(other) => value_leaks(other, leaks),
+            None => {}
         }
     }
     last_applied_leaks(map, leaks);
@@ -386,16 +386,13 @@ fn secret_body_leaks(v: &Value, leaks: &mut Vec<String>) {
                 let Some(value) = op.get("value") else {
                     continue;
                 };
-                // Clients send Secret values as strings; only those are checked in patches.
+                // Every value that lands in `data`/`stringData` is one marker, whatever its type.
                 if path == "/data" || path == "/stringData" {
-                    if let Value::Object(data) = value {
-                        data.values()
-                            .filter(|v| v.is_string())
-                            .for_each(|v| value_leaks(v, leaks));
+                    match value {
+                        Value::Object(data) => data.values().for_each(|v| value_leaks(v, leaks)),
+                        other => value_leaks(other, leaks),
                     }
-                } else if (path.starts_with("/data/") || path.starts_with("/stringData/"))
-                    && value.is_string()
-                {
+                } else if path.starts_with("/data/") || path.starts_with("/stringData/") {
                     value_leaks(value, leaks);
                 }
             }

@@ -241,13 +241,24 @@ impl Redactor {
     fn secret_values(&self, map: &mut Map<String, Value>) {
         for (key, base64) in [("data", true), ("stringData", false)] {
             if let Some(v) = map.get_mut(key) {
-                self.mark_all(v, base64);
+                self.mark_map(v, base64);
             }
         }
     }
 
-    /// Replace every leaf under `value`.
-    fn mark_all(&self, value: &mut Value, base64: bool) {
+    /// A `data` or `stringData` map: each of its values becomes a marker. Anything else where
+    /// the map belongs becomes one marker.
+    fn mark_map(&self, value: &mut Value, base64: bool) {
+        match value {
+            Value::Object(m) => m.values_mut().for_each(|v| self.mark_value(v, base64)),
+            other => self.mark_value(other, base64),
+        }
+    }
+
+    /// One Secret value: a string becomes its marker; any other value (the API server refuses
+    /// them, but a refused request is audited too) becomes one marker of its JSON text, so
+    /// that neither its content nor its keys and shape survive. Null stays null.
+    fn mark_value(&self, value: &mut Value, base64: bool) {
         match value {
             Value::Null => {}
             Value::String(s) => {
@@ -257,8 +268,6 @@ impl Redactor {
                     self.marker(s.as_bytes())
                 })
             }
-            Value::Object(m) => m.values_mut().for_each(|v| self.mark_all(v, base64)),
-            Value::Array(a) => a.iter_mut().for_each(|v| self.mark_all(v, base64)),
             other => *other = Value::String(self.marker(other.to_string().as_bytes())),
         }
     }
@@ -302,10 +311,12 @@ impl Redactor {
             let under = |p: &str, field: &str| {
                 p == field || p.strip_prefix(field).is_some_and(|r| r.starts_with('/'))
             };
-            if under(&path, "/data") {
-                self.mark_all(value, true);
+            if path == "/data" || path == "/stringData" {
+                self.mark_map(value, path == "/data");
+            } else if under(&path, "/data") {
+                self.mark_value(value, true);
             } else if under(&path, "/stringData") {
-                self.mark_all(value, false);
+                self.mark_value(value, false);
             } else if path.is_empty() || path == "/" {
                 self.tree(value, true, walk);
             } else if path.contains(&LAST_APPLIED.replace('/', "~1")) {
@@ -384,6 +395,28 @@ mod tests {
         assert_gone(&redacted("secrets", annotations), &["c2VjcmV0"]);
         let root = r#"[{"op":"replace","path":"","value":{"metadata":{"name":"db"},"data":{"password":"c2VjcmV0"}}}]"#;
         assert_gone(&redacted("secrets", root), &["c2VjcmV0"]);
+    }
+
+    #[test]
+    fn a_secret_value_that_is_not_a_string_becomes_one_marker() {
+        // Found by the `redact_body` fuzz target: the object under `data.k` used to keep its
+        // keys and shape, with only its strings marked.
+        let body = r#"{"data":{"k":{"kubectl.kubernetes.io/last-applied-configuration":" {\"data\":{\"k\":\"c3VjcmV0\"}}"},"n":[1,{"x":"y"}]},"stringData":"plain"}"#;
+        let out = redacted("secrets", body);
+        let v: Value = serde_json::from_str(&out).expect("redacted body is JSON");
+        for value in [&v["data"]["k"], &v["data"]["n"], &v["stringData"]] {
+            assert!(
+                value.as_str().is_some_and(|s| s.starts_with("sha256:")),
+                "{value} in {out}"
+            );
+        }
+        assert_gone(&out, &["c3VjcmV0", "last-applied", "\"x\""]);
+        let patch = r#"[{"op":"add","path":"/data","value":{"k":{"deep":"c3VjcmV0"}}},{"op":"add","path":"/stringData/p","value":["c3VjcmV0"]}]"#;
+        let out = redacted("secrets", patch);
+        let v: Value = serde_json::from_str(&out).expect("redacted patch is JSON");
+        assert!(v[0]["value"]["k"].is_string(), "{out}");
+        assert!(v[1]["value"].is_string(), "{out}");
+        assert_gone(&out, &["c3VjcmV0", "deep"]);
     }
 
     #[test]
