@@ -24,7 +24,11 @@ fn main() -> ExitCode {
             if commands::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            // Errors quote file names and values from the logs: no raw control characters (line
+            // breaks of a multi-line message stay).
+            let text = format!("{e:#}");
+            let lines: Vec<_> = text.split('\n').map(query::output::visible).collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::from(1)
         }
     }

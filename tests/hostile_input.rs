@@ -499,3 +499,22 @@ fn a_lake_without_events_yet_answers_no_rows_and_is_not_written() {
     assert_eq!(count(&lake, "SELECT count(*) AS n FROM events"), 0);
     assert!(!lake.join("events").exists());
 }
+
+#[test]
+fn an_error_that_quotes_a_hostile_file_name_shows_its_escapes_as_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = dir
+        .path()
+        .join("audit\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J.log");
+    let out = kubetrail()
+        .args(["ingest", "--lake"])
+        .arg(dir.path().join("lake"))
+        .arg(&name)
+        .output()
+        .expect("run ingest");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_no_raw_controls("the error", &err);
+    assert!(err.contains("\\x1b]52;c;ZXZpbA==\\x07"), "{err}");
+}
