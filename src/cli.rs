@@ -23,6 +23,21 @@ pub struct LakeArgs {
     /// Lake directory [default: $KUBETRAIL_LAKE, else ./kubetrail-lake]
     #[arg(long, env = "KUBETRAIL_LAKE", default_value = "kubetrail-lake")]
     pub lake: PathBuf,
+    /// Key (32 bytes or 64 hex digits) of a lake whose bodies and user extra are encrypted; given to
+    /// the first ingest into a new lake, it encrypts that lake
+    #[arg(long, env = "KUBETRAIL_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl LakeArgs {
+    /// The column encryption key, if one was named.
+    pub fn column_key(&self) -> anyhow::Result<Option<ingest::sink::encryption::ColumnKey>> {
+        self.encryption_key_file
+            .as_deref()
+            .map(ingest::sink::encryption::ColumnKey::load)
+            .transpose()
+            .map_err(Into::into)
+    }
 }
 
 /// Which events: a cluster and a time range.

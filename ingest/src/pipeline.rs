@@ -18,6 +18,7 @@ use crate::normalize::raw::RawEvent;
 use crate::normalize::{self, Origin, time};
 use crate::quarantine::{QuarantineWriter, Record};
 use crate::redact::Redactor;
+use crate::sink::encryption::ColumnKey;
 use crate::sink::layout::{KeySource, Lake};
 use crate::sink::manifest::{DataFile, Manifest};
 use crate::sink::parquet::write_sorted;
@@ -48,6 +49,9 @@ pub struct IngestOptions {
     pub dedup_window: usize,
     /// Where the redaction key is.
     pub key: KeySource,
+    /// The key of an encrypted lake (see [`crate::sink::encryption`]); on a new lake, starts
+    /// encrypting it.
+    pub column_key: Option<ColumnKey>,
     /// The reader to use for every input; [`InputFormat::Auto`] detects it.
     pub input_format: InputFormat,
     /// How long to wait for the lake's writer lock while another writer holds it.
@@ -68,6 +72,7 @@ impl IngestOptions {
             commit_bytes: 1 << 30,
             dedup_window: 1 << 20,
             key: KeySource::InLake,
+            column_key: None,
             input_format: InputFormat::Auto,
             lock_wait: Duration::from_secs(600),
             forget_gone_under: None,
@@ -557,7 +562,7 @@ impl Writer<'_> {
             .staging()
             .join(format!("{:05}.parquet", self.file_seq));
         self.file_seq += 1;
-        let (rows, bytes) = write_sorted(&staged, &buf.batches)?;
+        let (rows, bytes) = write_sorted(&staged, &buf.batches, self.lake.column_key.as_ref())?;
         self.staged_files.push(DataFile {
             path: crate::sink::manifest::relative(&self.lake.root, &final_path),
             size: bytes,
@@ -608,7 +613,12 @@ impl Writer<'_> {
 pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
     // The lake first: a commit a killed run left half done is finished before anything else.
-    let lake = Lake::open_waiting(&opts.lake, &opts.key, opts.lock_wait)?;
+    let lake = Lake::open_waiting(
+        &opts.lake,
+        &opts.key,
+        opts.column_key.as_ref(),
+        opts.lock_wait,
+    )?;
     let mut manifest = lake.manifest.clone();
     // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
     let expanded = open::expand(&opts.inputs, &opts.lake)?;

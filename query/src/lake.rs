@@ -18,6 +18,9 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
+use datafusion::common::config::{
+    ColumnDecryptionProperties, ConfigFileDecryptionProperties, TableParquetOptions,
+};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
@@ -25,12 +28,13 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit};
 use datafusion::physical_plan::ExecutionPlan;
 
 use datafusion::arrow::datatypes::{Field, Schema};
 use ingest::schema::{col as c, file_schema};
+use ingest::sink::encryption::{ColumnKey, encrypted_leaves};
 
 /// Required columns that files of an older schema lack, each with the SQL that computes it from
 /// columns every file has. The `events` view yields `coalesce(column, expression)`.
@@ -60,16 +64,62 @@ pub struct EventsTable {
 
 impl EventsTable {
     /// The table over `lake/events/`. The lake may be empty, `events/` may be missing: nothing is
-    /// created (readers never write to the lake).
-    pub fn open(lake: &Path) -> Result<Self> {
+    /// created (readers never write to the lake). In an encrypted lake, `decrypt` is its key;
+    /// without it the sensitive columns cannot be read, the others can.
+    pub fn open(lake: &Path, encryption: Encryption<'_>) -> Result<Self> {
+        let format = match encryption {
+            Encryption::None => ParquetFormat::default(),
+            Encryption::Key(key) => ParquetFormat::default().with_options(decrypting(key)?),
+            // The page indexes of encrypted columns are encrypted too, and DataFusion reads
+            // every column's: without the key, pages are pruned by row-group statistics only.
+            Encryption::NoKey => {
+                let mut options = TableParquetOptions::default();
+                options.global.enable_page_index = false;
+                ParquetFormat::default().with_options(options)
+            }
+        };
         Ok(EventsTable {
             inner: Arc::new(partitioned(
                 lake,
                 ingest::sink::layout::EVENTS_DIR,
                 read_schema(),
+                format,
             )?),
         })
     }
+}
+
+/// How the lake's sensitive columns are read (see `ingest::sink::encryption`).
+#[derive(Debug, Clone, Copy)]
+pub enum Encryption<'k> {
+    /// The lake is not encrypted.
+    None,
+    /// Encrypted, read with its key.
+    Key(&'k ColumnKey),
+    /// Encrypted, and no key given: the other columns only.
+    NoKey,
+}
+
+/// Parquet read options that decrypt the sensitive columns with `key`.
+fn decrypting(key: &ColumnKey) -> Result<TableParquetOptions> {
+    let schema = ingest::sink::parquet::parquet_schema()
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut options = TableParquetOptions::default();
+    options.crypto.file_decryption = Some(ConfigFileDecryptionProperties {
+        footer_key_as_hex: key.hex(),
+        column_decryption_properties: encrypted_leaves(&schema)
+            .into_iter()
+            .map(|leaf| {
+                let column = ColumnDecryptionProperties {
+                    column_key_as_hex: key.hex(),
+                };
+                (leaf, column)
+            })
+            .collect(),
+        aad_prefix_as_hex: String::new(),
+        footer_signature_verification: true,
+    });
+    Ok(options)
 }
 
 /// The lake's `events_summary` table over `lake/summary/` (see [`ingest::summary`]), with the
@@ -79,13 +129,19 @@ pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
         lake,
         ingest::summary::SUMMARY_DIR,
         ingest::summary::file_schema(),
+        ParquetFormat::default(),
     )?))
 }
 
 /// The Parquet files under `lake/DIR/cluster=/day=/` as one table with those two partition
 /// columns. The folder's path is absolute and canonical, as the committed-files store lists it,
 /// even when the folder does not exist yet (nothing is created).
-fn partitioned(lake: &Path, dir: &str, schema: SchemaRef) -> Result<ListingTable> {
+fn partitioned(
+    lake: &Path,
+    dir: &str,
+    schema: SchemaRef,
+    format: ParquetFormat,
+) -> Result<ListingTable> {
     let path = lake.join(dir);
     let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| {
         std::fs::canonicalize(lake)
@@ -93,7 +149,7 @@ fn partitioned(lake: &Path, dir: &str, schema: SchemaRef) -> Result<ListingTable
             .unwrap_or(path)
     });
     let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+    let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![
             (c::CLUSTER.to_string(), DataType::Utf8),

@@ -19,6 +19,7 @@ pub mod lake;
 pub mod memory;
 pub mod output;
 pub mod run;
+pub mod sealed;
 pub mod session;
 pub mod shell;
 pub mod timearg;

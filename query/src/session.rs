@@ -10,8 +10,10 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use ingest::sink::encryption::{ColumnKey, Marker};
+
 use crate::error::{QueryError, Result};
-use crate::lake::EventsTable;
+use crate::lake::{Encryption, EventsTable};
 use crate::memory::MemoryLimit;
 use crate::timearg::sql_ts;
 
@@ -49,10 +51,13 @@ pub const LAKE_TABLE: &str = "lake_events";
 /// `CREATE VIEW events`: every column of [`LAKE_TABLE`] in schema order, the columns older files
 /// lack filled from the others (so `actor_kind` is never null, whichever schema wrote a row), and
 /// the scope's WHERE clause.
-fn events_view_sql(scope: &Scope) -> String {
+fn events_view_sql(scope: &Scope, sealed: bool) -> String {
     let columns: Vec<String> = ingest::schema::all_columns()
         .map(|column| {
             let name = column.name;
+            if sealed && ingest::sink::encryption::ENCRYPTED_COLUMNS.contains(&name) {
+                return format!("{} AS \"{name}\"", crate::sealed::expression(name));
+            }
             match crate::lake::DERIVED_COLUMNS
                 .iter()
                 .find(|(derived, _)| *derived == name)
@@ -175,27 +180,56 @@ pub async fn schema_only() -> Result<SessionContext> {
 }
 
 /// A session with `events` over the lake at `lake` (see [`check_lake`]), holding at most the
-/// memory `KUBETRAIL_MEMORY_LIMIT` sets, else the default (see [`crate::memory`]).
+/// memory `KUBETRAIL_MEMORY_LIMIT` sets, else the default (see [`crate::memory`]), and reading
+/// an encrypted lake's sensitive columns with the key `KUBETRAIL_ENCRYPTION_KEY_FILE` names.
 pub async fn open(lake: &Path, scope: &Scope) -> Result<SessionContext> {
-    open_with(lake, scope, MemoryLimit::from_env()?).await
+    let key = match std::env::var_os(KEY_FILE_VAR) {
+        Some(path) => Some(ColumnKey::load(Path::new(&path))?),
+        None => None,
+    };
+    open_with(lake, scope, MemoryLimit::from_env()?, key.as_ref()).await
 }
 
-/// [`open`] with an explicit memory limit (`--memory-limit`).
-pub async fn open_with(lake: &Path, scope: &Scope, memory: MemoryLimit) -> Result<SessionContext> {
+/// The variable naming the column encryption key file (the readers' `--encryption-key-file`).
+pub const KEY_FILE_VAR: &str = "KUBETRAIL_ENCRYPTION_KEY_FILE";
+
+/// [`open`] with an explicit memory limit (`--memory-limit`) and column key
+/// (`--encryption-key-file`; ignored for a lake that is not encrypted, refused if it is not the
+/// lake's key). Without the key, an encrypted lake's sensitive columns cannot be read.
+pub async fn open_with(
+    lake: &Path,
+    scope: &Scope,
+    memory: MemoryLimit,
+    column_key: Option<&ColumnKey>,
+) -> Result<SessionContext> {
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
+    let encryption = match (Marker::load(lake)?, column_key) {
+        (Some(marker), Some(key)) => {
+            marker.check(lake, key)?;
+            Encryption::Key(key)
+        }
+        (Some(marker), None) => {
+            for udf in crate::sealed::udfs(&marker.key_id) {
+                ctx.register_udf(udf);
+            }
+            Encryption::NoKey
+        }
+        (None, _) => Encryption::None,
+    };
     // A lake with a manifest is read as it lists: only committed files, each once. Only this
     // session's file system goes through it.
     if let Some(committed) = crate::committed::CommittedFiles::of_lake(lake)? {
         let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
         ctx.register_object_store(local.as_ref(), Arc::new(committed));
     }
-    let table = Arc::new(EventsTable::open(lake)?);
+    let table = Arc::new(EventsTable::open(lake, encryption)?);
     // per cluster, day, identity, address, agent and action: counts and first/last time
     // (unaffected by the scope: filter on cluster and day)
     ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(lake)?)?;
     ctx.register_table(LAKE_TABLE, table)?;
-    ctx.sql(&events_view_sql(scope)).await?;
+    let sealed = matches!(encryption, Encryption::NoKey);
+    ctx.sql(&events_view_sql(scope, sealed)).await?;
     Ok(ctx)
 }
 

@@ -31,6 +31,8 @@ pub struct DetectOptions {
     pub iocs: std::sync::Arc<query::ioc::IocList>,
     /// How much memory the rules' queries may hold (`--memory-limit`).
     pub memory: query::memory::MemoryLimit,
+    /// The key of an encrypted lake (`--encryption-key-file`): rules that read bodies need it.
+    pub column_key: Option<ingest::sink::encryption::ColumnKey>,
 }
 
 /// The lake as detect saw it, so a report can be reproduced.
@@ -244,7 +246,7 @@ pub async fn detect(
         since: None,
         until: None,
     };
-    let ctx = session::open_with(&opts.lake, &scope, opts.memory).await?;
+    let ctx = session::open_with(&opts.lake, &scope, opts.memory, opts.column_key.as_ref()).await?;
     ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
     let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;
 

@@ -12,7 +12,7 @@
 //!     lake: "kubetrail-lake".into(), cluster: None, since: None, until: None,
 //!     baseline: chrono::Duration::days(7), min_severity: rules::rule::Severity::Info,
 //!     allowlist: Default::default(), iocs: Default::default(),
-//!     memory: query::memory::MemoryLimit::machine_default(),
+//!     memory: query::memory::MemoryLimit::machine_default(), column_key: None,
 //! };
 //! let report = rules::engine::detect(&opts, &pack, &|_, _, _| {}).await?;
 //! println!("{} findings", report.findings.len());

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ingest::sink::encryption::ColumnKey;
 use ingest::sink::layout::KeySource;
 
 use crate::auth::Tokens;
@@ -22,6 +23,8 @@ pub struct TlsFiles {
 pub struct Config {
     pub lake: PathBuf,
     pub key: KeySource,
+    /// The key of an encrypted lake (see `ingest::sink::encryption`).
+    pub column_key: Option<ColumnKey>,
     /// Where the write-ahead log lives: outside the lake, because the lake's files are never
     /// ingest inputs [default: `LAKE.wal` beside the lake].
     pub wal_dir: PathBuf,
@@ -58,6 +61,7 @@ impl Config {
         Config {
             lake,
             key: KeySource::InLake,
+            column_key: None,
             wal_dir,
             listen,
             tls: None,

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ingest::quarantine::{QuarantineWriter, Record};
+use ingest::sink::encryption::ColumnKey;
 use ingest::sink::layout::{KeySource, Lake};
 use ingest::state::LakeState;
 use ingest::{IngestOptions, Progress};
@@ -26,6 +27,7 @@ use crate::wal::segment::{self, Segment};
 pub struct Rollup {
     pub lake: PathBuf,
     pub key: KeySource,
+    pub column_key: Option<ColumnKey>,
     pub wal_dir: PathBuf,
     pub threads: usize,
     pub lock_wait: Duration,
@@ -51,6 +53,7 @@ impl Rollup {
             opts.cluster = Some(cluster.clone());
             opts.threads = self.threads;
             opts.key = self.key.clone();
+            opts.column_key = self.column_key.clone();
             opts.lock_wait = self.lock_wait;
             opts.forget_gone_under = Some(self.wal_dir.clone());
             let summary = ingest::ingest(&opts, &Progress::default())?;
@@ -107,7 +110,12 @@ impl Rollup {
             return Ok(());
         }
         files.sort();
-        let lake = Lake::open_waiting(&self.lake, &self.key, self.lock_wait)?;
+        let lake = Lake::open_waiting(
+            &self.lake,
+            &self.key,
+            self.column_key.as_ref(),
+            self.lock_wait,
+        )?;
         ingest::sink::layout::private_dir(&lake.staging())?;
         let mut moves = Vec::new();
         for (n, f) in files.iter().enumerate() {

@@ -223,8 +223,12 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
     wal::segment::private_dir(&config.wal_dir)?;
     // Opening the lake finishes a commit a killed run left; the key seeds the event hashes.
     let (seed, redactor) = {
-        let lake =
-            ingest::sink::layout::Lake::open_waiting(&config.lake, &config.key, config.lock_wait)?;
+        let lake = ingest::sink::layout::Lake::open_waiting(
+            &config.lake,
+            &config.key,
+            config.column_key.as_ref(),
+            config.lock_wait,
+        )?;
         let k = lake.key;
         (
             u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]]),
@@ -256,6 +260,7 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
     let rollup = Rollup {
         lake: config.lake.clone(),
         key: config.key.clone(),
+        column_key: config.column_key.clone(),
         wal_dir: config.wal_dir.clone(),
         threads: config.rollup_threads,
         lock_wait: config.lock_wait,

@@ -162,6 +162,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         allowlist: Default::default(),
         iocs: Default::default(),
         memory: query::memory::MemoryLimit::machine_default(),
+        column_key: None,
     };
     let pack = rules::pack::builtin()?;
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;

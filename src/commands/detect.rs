@@ -57,7 +57,23 @@ pub fn select(
 }
 
 /// What a detect run over `lake` analyses, from the scope and finding options.
-pub fn options(lake: &Path, scope: &ScopeArgs, args: &FindingArgs) -> Result<DetectOptions> {
+pub fn options(
+    lake: &Path,
+    column_key: Option<ingest::sink::encryption::ColumnKey>,
+    scope: &ScopeArgs,
+    args: &FindingArgs,
+) -> Result<DetectOptions> {
+    if column_key.is_none()
+        && let Some(marker) = ingest::sink::encryption::Marker::load(lake)?
+    {
+        anyhow::bail!(
+            "lake {} keeps {} encrypted (key {}), and the rules read them: pass its key with {}",
+            lake.display(),
+            marker.columns.join(", "),
+            marker.key_id,
+            ingest::sink::encryption::KEY_HINT
+        );
+    }
     let scope = super::query::scope(scope)?;
     let baseline = query::timearg::parse_duration(&args.baseline)
         .with_context(|| format!("--baseline {:?} is not a duration like 7d", args.baseline))?;
@@ -79,11 +95,17 @@ pub fn options(lake: &Path, scope: &ScopeArgs, args: &FindingArgs) -> Result<Det
         allowlist,
         iocs: std::sync::Arc::new(iocs),
         memory: args.memory.limit(),
+        column_key,
     })
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {
-    let opts = options(&args.lake.lake, &args.scope, &args.findings)?;
+    let opts = options(
+        &args.lake.lake,
+        args.lake.column_key()?,
+        &args.scope,
+        &args.findings,
+    )?;
     let selected = select(
         &args.lake.lake,
         args.scope.cluster.clone(),

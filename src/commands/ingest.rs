@@ -19,6 +19,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.commit_bytes = args.commit_bytes;
     opts.lock_wait = args.lock.lock_wait;
     opts.input_format = args.input_format.reader();
+    opts.column_key = args.lake.column_key()?;
     if let Some(key) = &args.key_file {
         opts.key = ingest::sink::layout::KeySource::File(key.clone());
     }

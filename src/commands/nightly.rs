@@ -170,6 +170,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     let quiet = !std::io::stderr().is_terminal();
 
     let mut opts = ingest::IngestOptions::new(lake.clone(), vec![args.input.clone()]);
+    opts.column_key = args.lake.column_key()?;
     opts.cluster = args.cluster.clone();
     opts.lock_wait = args.lock.lock_wait;
     let summary = super::ingest::run_with_progress(&opts, quiet).with_context(|| {
@@ -221,7 +222,8 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
         since.to_rfc3339(),
         lookback.num_hours()
     );
-    let detect_opts = super::detect::options(&lake, &scope, &args.findings)?;
+    let detect_opts =
+        super::detect::options(&lake, args.lake.column_key()?, &scope, &args.findings)?;
     let mut detected = super::detect::run_detect(&detect_opts, &selected, true)?;
 
     // Report a finding unless every piece of its evidence was reported before.
@@ -257,6 +259,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
         detected,
         &selected,
         args.findings.memory.limit(),
+        detect_opts.column_key.as_ref(),
     ))?;
     doc.continuing = continuing;
     let (html_path, json_path) = report_paths(&args.report_dir, Utc::now());

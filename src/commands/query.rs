@@ -37,9 +37,11 @@ pub fn scope(args: &ScopeArgs) -> Result<Scope> {
 pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let scope = scope(&args.scope)?;
+    let key = args.lake.column_key()?;
     let started = std::time::Instant::now();
     let batches = rt.block_on(async {
-        let ctx = session::open_with(&args.lake.lake, &scope, args.memory.limit()).await?;
+        let ctx =
+            session::open_with(&args.lake.lake, &scope, args.memory.limit(), key.as_ref()).await?;
         query::run::collect(&ctx, &args.sql).await
     })?;
     match &args.out {
@@ -64,10 +66,12 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
 pub fn shell(args: ShellArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let scope = scope(&args.scope)?;
+    let key = args.lake.column_key()?;
     let ctx = rt.block_on(session::open_with(
         &args.lake.lake,
         &scope,
         args.memory.limit(),
+        key.as_ref(),
     ))?;
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".kubetrail_history"));

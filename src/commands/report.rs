@@ -20,7 +20,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let lake = &args.lake.lake;
-    let opts = super::detect::options(lake, &args.scope, &args.findings)?;
+    let opts = super::detect::options(lake, args.lake.column_key()?, &args.scope, &args.findings)?;
     let selected = super::detect::select(lake, args.scope.cluster.clone(), &args.findings, false)?;
     let detected = super::detect::run_detect(&opts, &selected, args.quiet)?;
     let rt = super::runtime()?;
@@ -30,6 +30,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             detected,
             &selected,
             args.findings.memory.limit(),
+            opts.column_key.as_ref(),
         ))
         .with_context(|| format!("building the report over lake {}", lake.display()))?;
     let html = report::html::render(&doc)?;

@@ -13,6 +13,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     let lake = args.lake.lake.clone();
     let mut config = serve::Config::new(lake.clone(), args.listen);
+    config.column_key = args.lake.column_key()?;
     if let Some(wal) = &args.wal {
         config.wal_dir = wal.clone();
     }

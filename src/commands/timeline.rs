@@ -21,7 +21,12 @@ fn cited(
     args: &TimelineArgs,
     scope: &crate::cli::ScopeArgs,
 ) -> Result<HashMap<String, Vec<String>>> {
-    let opts = super::detect::options(&args.lake.lake, scope, &args.findings)?;
+    let opts = super::detect::options(
+        &args.lake.lake,
+        args.lake.column_key()?,
+        scope,
+        &args.findings,
+    )?;
     let selected = super::detect::select(
         &args.lake.lake,
         args.scope.cluster.clone(),
@@ -43,6 +48,7 @@ fn cited(
 
 pub fn run(args: TimelineArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
+    let column_key = args.lake.column_key()?;
     let gap = duration("--session-gap", &args.session_gap)?;
     let mut scope_args = args.scope.clone();
     let (subject, anchor) = match (&args.user, &args.ip, &args.object, &args.audit_id) {
@@ -59,6 +65,7 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
                     &args.lake.lake,
                     &lake_scope,
                     args.findings.memory.limit(),
+                    column_key.as_ref(),
                 )
                 .await?;
                 timeline::find_request(&ctx, id).await
@@ -100,9 +107,13 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
     };
     let tl = rt
         .block_on(async {
-            let ctx =
-                query::session::open_with(&args.lake.lake, &scope, args.findings.memory.limit())
-                    .await?;
+            let ctx = query::session::open_with(
+                &args.lake.lake,
+                &scope,
+                args.findings.memory.limit(),
+                column_key.as_ref(),
+            )
+            .await?;
             timeline::build(&ctx, &subject, &opts).await
         })
         .with_context(|| format!("building the timeline of {subject}"))?;

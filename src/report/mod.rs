@@ -136,6 +136,7 @@ pub async fn build(
     detected: Detected,
     rules: &[Rule],
     memory: query::memory::MemoryLimit,
+    column_key: Option<&ingest::sink::encryption::ColumnKey>,
 ) -> Result<Document> {
     let parse = |s: &Option<String>| -> Option<chrono::DateTime<chrono::Utc>> {
         s.as_deref()
@@ -151,7 +152,7 @@ pub async fn build(
         cluster: detected.cluster.clone(),
         ..Default::default()
     };
-    let ctx = query::session::open_with(lake, &window_scope, memory).await?;
+    let ctx = query::session::open_with(lake, &window_scope, memory, column_key).await?;
     let headline = facts::headline(&ctx).await?;
     let span = match (&headline.first_event, &headline.last_event) {
         (Some(a), Some(b)) => chart::epoch(b).unwrap_or(0) - chart::epoch(a).unwrap_or(0),
@@ -164,7 +165,7 @@ pub async fn build(
     let gaps = coverage::gaps(&ctx).await?;
     let (quarantined_lines, quarantine_files) = coverage::quarantined(lake)?;
     // Evidence may lie in a baseline rule's history: look it up in the whole lake.
-    let lake_ctx = query::session::open_with(lake, &lake_scope, memory).await?;
+    let lake_ctx = query::session::open_with(lake, &lake_scope, memory, column_key).await?;
     let finding_details = evidence::details(&lake_ctx, &detected, rules).await?;
     Ok(Document {
         schema_version: REPORT_SCHEMA_VERSION,

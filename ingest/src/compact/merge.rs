@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use arrow::compute::interleave_record_batch;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 
 use crate::error::{IngestError, Result, lake_err};
 use crate::schema::{file_schema, index_of};
-use crate::sink::parquet::SORT_COLUMNS;
+use crate::sink::encryption::ColumnKey;
+use crate::sink::parquet::{SORT_COLUMNS, parquet_schema};
 
 /// Most files merged at once; more are merged in rounds (see `compact`).
 pub const MAX_FAN_IN: usize = 32;
@@ -47,8 +50,9 @@ pub struct SortedMerge {
 }
 
 impl SortedMerge {
-    /// Open `paths` (lake files of the current schema) for merging.
-    pub fn open(paths: &[PathBuf]) -> Result<Self> {
+    /// Open `paths` (lake files of the current schema, decrypted with `key` in an encrypted
+    /// lake) for merging.
+    pub fn open(paths: &[PathBuf], key: Option<&ColumnKey>) -> Result<Self> {
         let schema = file_schema();
         let key_columns = SORT_COLUMNS
             .iter()
@@ -75,7 +79,7 @@ impl SortedMerge {
             rows: 0,
         };
         for (n, path) in paths.iter().enumerate() {
-            let reader = open_reader(path, batch_rows)?;
+            let reader = open_reader(path, batch_rows, key)?;
             let cursor = merge.load(path.clone(), reader)?;
             if let Some(c) = &cursor {
                 merge.heap.push(Reverse((c.keys.row(0).owned(), n)));
@@ -186,13 +190,22 @@ fn read_err(path: &Path, e: arrow::error::ArrowError) -> IngestError {
 }
 
 /// A reader of `path` in batches of `rows`, refusing a file whose columns are not the lake's.
-fn open_reader(path: &Path, rows: usize) -> Result<ParquetRecordBatchReader> {
+fn open_reader(
+    path: &Path,
+    rows: usize,
+    key: Option<&ColumnKey>,
+) -> Result<ParquetRecordBatchReader> {
     let file = std::fs::File::open(path).map_err(lake_err(path))?;
     let perr = |source| IngestError::Parquet {
         path: path.to_path_buf(),
         source,
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+    let mut options = ArrowReaderOptions::new();
+    if let Some(key) = key {
+        options = options.with_file_decryption_properties(key.decryption(&parquet_schema()?)?);
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(perr)?;
     let expected = file_schema();
     if builder.schema().fields() != expected.fields() {
         return Err(IngestError::Compact {
@@ -275,11 +288,17 @@ mod tests {
                 (Some("secrets"), 1, 2),
                 (None, 9, 3),
             ])],
+            None,
         )
         .expect("a");
-        write_sorted(&b, &[batch(&[(Some("pods"), 2, 1), (Some("pods"), 7, 2)])]).expect("b");
-        write_sorted(&c, &[batch(&[(Some("secrets"), 0, 1), (None, 3, 2)])]).expect("c");
-        let mut merge = SortedMerge::open(&[a, b, c]).expect("open");
+        write_sorted(
+            &b,
+            &[batch(&[(Some("pods"), 2, 1), (Some("pods"), 7, 2)])],
+            None,
+        )
+        .expect("b");
+        write_sorted(&c, &[batch(&[(Some("secrets"), 0, 1), (None, 3, 2)])], None).expect("c");
+        let mut merge = SortedMerge::open(&[a, b, c], None).expect("open");
         let mut got = Vec::new();
         while let Some(out) = merge.next_batch().expect("merge") {
             got.extend(keys_of(&out));
@@ -306,11 +325,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.parquet");
         let b = dir.path().join("b.parquet");
-        write_sorted(&a, &[batch(&[(Some("pods"), 5, 1)])]).expect("a");
-        write_sorted(&b, &[batch(&[(Some("pods"), 2, 1)])]).expect("b");
+        write_sorted(&a, &[batch(&[(Some("pods"), 5, 1)])], None).expect("a");
+        write_sorted(&b, &[batch(&[(Some("pods"), 2, 1)])], None).expect("b");
         let out = dir.path().join("out.parquet");
-        let mut merge = SortedMerge::open(&[a.clone(), b]).expect("open");
-        let mut w = crate::sink::parquet::FileWriter::create(&out).expect("create");
+        let mut merge = SortedMerge::open(&[a.clone(), b], None).expect("open");
+        let mut w = crate::sink::parquet::FileWriter::create(&out, None).expect("create");
         while let Some(batch) = merge.next_batch().expect("merge") {
             w.write(&batch).expect("write");
         }
@@ -343,13 +362,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.parquet");
         // written as it is, not sorted
-        let mut w = crate::sink::parquet::FileWriter::create(&a).expect("create");
+        let mut w = crate::sink::parquet::FileWriter::create(&a, None).expect("create");
         w.write(&batch(&[(Some("secrets"), 1, 1), (Some("pods"), 2, 2)]))
             .expect("write");
         w.finish().expect("finish");
         let b = dir.path().join("b.parquet");
-        write_sorted(&b, &[batch(&[(Some("pods"), 0, 1)])]).expect("b");
-        let mut merge = SortedMerge::open(&[a, b]).expect("open");
+        write_sorted(&b, &[batch(&[(Some("pods"), 0, 1)])], None).expect("b");
+        let mut merge = SortedMerge::open(&[a, b], None).expect("open");
         let err = std::iter::from_fn(|| merge.next_batch().transpose())
             .find_map(Result::err)
             .expect("refused");

@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::error::{IngestError, Result, lake_err};
 use crate::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::sink::encryption::ColumnKey;
 use crate::sink::layout::{EVENTS_DIR, KeySource, Lake, META_DIR, partition_value, private_dir};
 use crate::sink::manifest::{self, DataFile, MANIFEST_VERSION, Manifest};
 use crate::sink::parquet::FileWriter;
@@ -50,6 +51,8 @@ pub struct CompactOptions {
     pub target_size: u64,
     /// Where the redaction key is (the lake is opened as every writer opens it).
     pub key: KeySource,
+    /// The key of an encrypted lake: merged files are read and written with it.
+    pub column_key: Option<ColumnKey>,
     /// How long to wait for the lake's writer lock while another writer holds it.
     pub lock_wait: Duration,
 }
@@ -62,6 +65,7 @@ impl CompactOptions {
             day: None,
             target_size: DEFAULT_TARGET_SIZE,
             key: KeySource::InLake,
+            column_key: None,
             lock_wait: Duration::from_secs(600),
         }
     }
@@ -141,7 +145,7 @@ pub fn compact(opts: &CompactOptions) -> Result<CompactSummary> {
         )));
     }
     // Waits for the lock like ingest, and finishes what a killed writer left first.
-    let mut lake = Lake::open_waiting(root, &opts.key, opts.lock_wait)?;
+    let mut lake = Lake::open_waiting(root, &opts.key, opts.column_key.as_ref(), opts.lock_wait)?;
     let state = LakeState::load(&lake.state_path())?;
     let mut summary = CompactSummary::default();
     let mut seq = 0u64;
@@ -239,8 +243,8 @@ fn compact_partition(
         for group in inputs.chunks(MAX_FAN_IN) {
             let out = staging.join(format!("merge-{round:05}.parquet"));
             round += 1;
-            let mut merge = SortedMerge::open(group)?;
-            let mut writer = FileWriter::create(&out)?;
+            let mut merge = SortedMerge::open(group, lake.column_key.as_ref())?;
+            let mut writer = FileWriter::create(&out, lake.column_key.as_ref())?;
             while let Some(batch) = merge.next_batch()? {
                 writer.write(&batch)?;
             }
@@ -263,7 +267,7 @@ fn compact_partition(
         ((target_size as u128 * rows_in as u128) / bytes_in as u128).clamp(1, u64::MAX as u128)
             as u64
     };
-    let mut merge = SortedMerge::open(&inputs)?;
+    let mut merge = SortedMerge::open(&inputs, lake.column_key.as_ref())?;
     let mut outputs: Vec<(PathBuf, u64, u64)> = Vec::new();
     let mut writer: Option<(PathBuf, FileWriter)> = None;
     while let Some(mut batch) = merge.next_batch()? {
@@ -273,7 +277,7 @@ fn compact_partition(
                 None => {
                     let path = staging.join(lake.data_file_name(*seq));
                     *seq += 1;
-                    let w = FileWriter::create(&path)?;
+                    let w = FileWriter::create(&path, lake.column_key.as_ref())?;
                     writer.insert((path, w))
                 }
             };

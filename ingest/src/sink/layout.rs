@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::encryption::ColumnKey;
 use super::manifest::Manifest;
 use crate::error::{IngestError, Result, lake_err};
 use crate::state::{LakeState, write_atomic};
@@ -42,6 +43,9 @@ pub struct Lake {
     pub key: [u8; 32],
     /// The committed data files (adopted from the folders for a lake older than manifests).
     pub manifest: Manifest,
+    /// The key the sensitive columns of new files are encrypted with, in an encrypted lake
+    /// (see [`super::encryption`]).
+    pub column_key: Option<ColumnKey>,
 }
 
 /// Where the redaction key is: the lake's own `_kubetrail/key`, or a file outside the lake (so
@@ -206,12 +210,18 @@ impl Lake {
     /// Open (creating) the lake at `root`, take its lock, and finish or discard whatever a
     /// killed earlier run left behind. Fails at once if another writer holds the lock.
     pub fn open(root: &Path, key: &KeySource) -> Result<Lake> {
-        Lake::open_waiting(root, key, std::time::Duration::ZERO)
+        Lake::open_waiting(root, key, None, std::time::Duration::ZERO)
     }
 
     /// [`Lake::open`], waiting up to `wait` for the lock while another writer (`kubetrail
-    /// serve` committing a roll-up, another ingest) holds it.
-    pub fn open_waiting(root: &Path, key: &KeySource, wait: std::time::Duration) -> Result<Lake> {
+    /// serve` committing a roll-up, another ingest) holds it. `column_key` is the key of an
+    /// encrypted lake (required to write to one), or starts encrypting a new lake.
+    pub fn open_waiting(
+        root: &Path,
+        key: &KeySource,
+        column_key: Option<&ColumnKey>,
+        wait: std::time::Duration,
+    ) -> Result<Lake> {
         let meta = root.join(META_DIR);
         let existed = meta.is_dir() || root.join(EVENTS_DIR).is_dir();
         if !root.exists() {
@@ -264,6 +274,7 @@ impl Lake {
             run_id: run_id(),
             key: [0; 32],
             manifest: Manifest::default(),
+            column_key: None,
         };
         lake.recover()?;
         let in_use = existed
@@ -275,6 +286,8 @@ impl Lake {
             Some(m) => m,
             None => Manifest::adopt(root)?,
         };
+        let has_files = !lake.manifest.files.is_empty();
+        lake.column_key = super::encryption::for_writer(root, column_key, has_files)?;
         Ok(lake)
     }
 
@@ -512,6 +525,7 @@ mod tests {
             Lake::open_waiting(
                 &root,
                 &KeySource::InLake,
+                None,
                 std::time::Duration::from_secs(30),
             )
             .map(|_| ())
@@ -524,6 +538,7 @@ mod tests {
         let late = Lake::open_waiting(
             dir.path(),
             &KeySource::InLake,
+            None,
             std::time::Duration::from_millis(200),
         );
         assert!(matches!(late, Err(IngestError::Locked { .. })));

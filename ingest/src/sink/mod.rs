@@ -1,5 +1,6 @@
 //! Sinks: the Parquet files and the lake's directory layout.
 
+pub mod encryption;
 pub mod layout;
 pub mod manifest;
 pub mod parquet;

@@ -7,12 +7,14 @@ use arrow::array::RecordBatch;
 use std::sync::Arc;
 
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+
+use super::encryption::ColumnKey;
 
 use crate::error::{IngestError, Result, lake_err};
 use crate::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, col, file_schema, index_of};
@@ -31,7 +33,16 @@ pub const DELTA_COLUMNS: &[&str] = &[col::TS, col::STAGE_TS, col::WRAPPER_TS, co
 /// Columns with bloom filters: looked up by exact value.
 pub const BLOOM_COLUMNS: &[&str] = &[col::USERNAME, col::SOURCE_IP, col::NAME, col::NAMESPACE];
 
-fn properties() -> Result<WriterProperties> {
+/// The lake's Parquet schema (as the Arrow writer derives it from the events schema).
+pub fn parquet_schema() -> Result<SchemaDescriptor> {
+    ArrowSchemaConverter::new()
+        .convert(&file_schema())
+        .map_err(|e| IngestError::Other(format!("the events schema as Parquet: {e}")))
+}
+
+/// Writer properties of every lake file; with a column key, the sensitive columns are encrypted
+/// (see [`super::encryption`]).
+fn properties(key: Option<&ColumnKey>) -> Result<WriterProperties> {
     // measured on a million generated events (bench/RESULTS.md): with 192 MiB buffers level 1
     // gave 37.6 MB, level 3 38.2 MB, level 6 35.9 MB; with the 96 MiB buffers that keep ingest
     // under 512 MiB, level 1 gives 38.6 MB and level 6 37.1 MB (DuckDB: 37.7 MB) for about 4%
@@ -68,6 +79,9 @@ fn properties() -> Result<WriterProperties> {
             .set_column_bloom_filter_fpp(path.clone(), 0.01)
             .set_column_bloom_filter_max_ndv(path, 20_000);
     }
+    if let Some(key) = key {
+        b = b.with_file_encryption_properties(key.encryption(&parquet_schema()?)?);
+    }
     Ok(b.build())
 }
 
@@ -81,19 +95,18 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
-    /// Create `path` (private to the owner) and its folder.
-    pub fn create(path: &Path) -> Result<Self> {
+    /// Create `path` (private to the owner) and its folder; `key` encrypts the sensitive columns.
+    pub fn create(path: &Path, key: Option<&ColumnKey>) -> Result<Self> {
         if let Some(parent) = path.parent() {
             super::layout::private_dir(parent)?;
         }
         let file = crate::quarantine::private_file(path)?;
-        let writer =
-            ArrowWriter::try_new(file, file_schema(), Some(properties()?)).map_err(|source| {
-                IngestError::Parquet {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            })?;
+        let writer = ArrowWriter::try_new(file, file_schema(), Some(properties(key)?)).map_err(
+            |source| IngestError::Parquet {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Ok(FileWriter {
             path: path.to_path_buf(),
             writer,
@@ -134,11 +147,15 @@ impl FileWriter {
 }
 
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
-/// Returns (rows, bytes written).
+/// Returns (rows, bytes written). `key` encrypts the sensitive columns.
 ///
 /// The input is copied into one batch once; rows are then taken in sort order one row group at
 /// a time, so writing needs one row group of extra memory, not a second copy of the whole file.
-pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> {
+pub fn write_sorted(
+    path: &Path,
+    batches: &[RecordBatch],
+    key: Option<&ColumnKey>,
+) -> Result<(u64, u64)> {
     let schema = file_schema();
     let all = concat_batches(&schema, batches)?;
     let keys: Vec<SortColumn> = SORT_COLUMNS
@@ -158,7 +175,7 @@ pub fn write_sorted(path: &Path, batches: &[RecordBatch]) -> Result<(u64, u64)> 
         path: path.to_path_buf(),
         source,
     };
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties()?)).map_err(perr)?;
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties(key)?)).map_err(perr)?;
     let mut start = 0;
     while start < order.len() {
         let len = ROW_GROUP_ROWS.min(order.len() - start);
