@@ -36,6 +36,9 @@ struct Args {
     /// Work folder (lake, WAL, certificates) [default: a temporary one]
     #[arg(long)]
     work: Option<PathBuf>,
+    /// More arguments for `kubetrail serve`, one per flag (`--serve-arg=--rollup-threads --serve-arg=1`)
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -79,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .arg(work.join("tls.crt"))
         .arg("--tls-key")
         .arg(work.join("tls.key"))
+        .args(&args.serve_args)
         .stderr(std::fs::File::create(work.join("serve.log"))?)
         .spawn()?;
     let tls = ClientTls::new(cert.pem().as_bytes(), "localhost", None)?;
@@ -123,12 +127,15 @@ fn load(
     let until = started + Duration::from_secs(args.seconds);
     let next_id = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
         let mut c = Client::connect(addr, Some(&tls), token.clone())?;
         let templates = templates.clone();
         let next_id = next_id.clone();
         let refused = refused.clone();
+        let dropped = dropped.clone();
+        let (tls, token) = (tls.clone(), token.clone());
         let batch = args.batch;
         tasks.push(std::thread::spawn(move || {
             let mut latencies = Vec::new();
@@ -150,8 +157,19 @@ fn load(
                 body.push_str("]}");
                 loop {
                     let t = Instant::now();
+                    // A connection the receiver closed (or that failed) is opened again, as
+                    // the API server's client does, and the batch posted again: the load
+                    // must not quietly shrink.
                     let Ok(r) = c.post("/events", body.as_bytes()) else {
-                        return latencies;
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        if Instant::now() >= until {
+                            return latencies;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                        if let Ok(fresh) = Client::connect(addr, Some(&tls), token.clone()) {
+                            c = fresh;
+                        }
+                        continue;
                     };
                     if r.status == 200 {
                         latencies.push(t.elapsed());
@@ -198,11 +216,12 @@ fn load(
         acked as f64 / elapsed
     );
     println!(
-        "latency per batch: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; refused with Retry-After: {}",
+        "latency per batch: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; refused with Retry-After: {}; connections lost and opened again: {}",
         pct(0.50),
         pct(0.99),
         pct(1.0),
-        refused.load(Ordering::Relaxed)
+        refused.load(Ordering::Relaxed),
+        dropped.load(Ordering::Relaxed)
     );
     println!("  t(s)   WAL MiB   rows in lake   roll-up lag (s)");
     for (t, wal, written, lag) in &samples {
