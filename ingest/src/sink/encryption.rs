@@ -212,13 +212,10 @@ pub fn for_writer(root: &Path, key: Option<&ColumnKey>, in_use: bool) -> Result<
                 columns: ENCRYPTED_COLUMNS.iter().map(|c| c.to_string()).collect(),
                 key_id: key.id(),
             };
-            let path = Marker::path(root);
             let text = serde_json::to_vec_pretty(&marker)
                 .map_err(|e| IngestError::Other(format!("encryption marker: {e}")))?;
-            use std::io::Write;
-            let mut f = crate::quarantine::private_file(&path)?;
-            f.write_all(&text).map_err(lake_err(&path))?;
-            f.sync_all().map_err(lake_err(&path))?;
+            // whole or not at all: a crash cannot leave an empty marker that locks the lake
+            crate::state::write_atomic(&Marker::path(root), &text)?;
             Ok(Some(key.clone()))
         }
         (None, None) => Ok(None),
