@@ -71,6 +71,23 @@ impl MemoryArgs {
     }
 }
 
+/// Where a writer finds the lake's redaction key.
+#[derive(Debug, Clone, Args)]
+pub struct RedactionKeyArgs {
+    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]; created if the lake is new
+    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl RedactionKeyArgs {
+    pub fn source(&self) -> ingest::sink::layout::KeySource {
+        match &self.key_file {
+            Some(path) => ingest::sink::layout::KeySource::File(path.clone()),
+            None => ingest::sink::layout::KeySource::InLake,
+        }
+    }
+}
+
 /// How long a writer waits for the lake's lock while another writer holds it.
 #[derive(Debug, Clone, Args)]
 pub struct LockWaitArgs {
@@ -274,9 +291,8 @@ pub struct ServeArgs {
     /// Write-ahead log folder [default: LAKE.wal beside the lake]
     #[arg(long)]
     pub wal: Option<PathBuf>,
-    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]
-    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub redaction: RedactionKeyArgs,
     /// Largest request body in bytes; larger ones get 413
     #[arg(long, default_value_t = 64 << 20)]
     pub body_limit: usize,
@@ -333,9 +349,8 @@ pub struct CompactArgs {
     /// Files smaller than this are merged into files of about this size, e.g. 256MiB or 1GiB
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub target_size: u64,
-    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key] (opened as every writer opens the lake)
-    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub redaction: RedactionKeyArgs,
     #[command(flatten)]
     pub lock: LockWaitArgs,
     /// Print the summary as JSON
@@ -371,9 +386,8 @@ pub struct IngestArgs {
     /// Parser threads [default: one per core]
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Redaction key file outside the lake [default: LAKE/_kubetrail/key]; created if the lake is new
-    #[arg(long, env = "KUBETRAIL_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub redaction: RedactionKeyArgs,
     #[command(flatten)]
     pub lock: LockWaitArgs,
     /// Input bytes after which progress is committed (for tests of crash safety)
@@ -719,6 +733,8 @@ pub struct TimelineArgs {
 pub struct NightlyArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
+    #[command(flatten)]
+    pub redaction: RedactionKeyArgs,
     /// Folder (walked recursively) whose new and grown files are ingested
     #[arg(long)]
     pub input: PathBuf,

@@ -17,19 +17,7 @@ fn generate(path: &Path, start: &str, seed: &str) {
 }
 
 fn files_with(dir: &Path, ext: &str) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                n += 1;
-            }
-        }
-    }
-    n
+    files_with_extension(dir, ext).len()
 }
 
 fn nightly(lake: &Path, input: &Path, reports: &Path) -> (i32, String) {
@@ -147,4 +135,46 @@ fn nightly_killed_in_the_middle_finishes_on_the_next_run_without_duplicates() {
     );
     let (code, out) = nightly(&lake, &input, &reports);
     assert_eq!(code, 0, "nothing new after that:\n{out}");
+}
+
+#[test]
+fn nightly_writes_with_the_redaction_key_kept_outside_the_lake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("incoming");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let (lake, reports) = (dir.path().join("lake"), dir.path().join("reports"));
+    let key = dir.path().join("redaction.key");
+    std::fs::write(&key, [0x42; 32]).expect("key");
+    let first = input.join("a.log");
+    generate(&first, "2026-01-05T00:00:00Z", "1");
+    ingest(
+        &lake,
+        &[&first],
+        &["--key-file", key.to_str().expect("utf8")],
+    );
+    assert!(
+        !lake.join("_kubetrail/key").exists(),
+        "the key stays outside"
+    );
+
+    generate(&input.join("b.log"), "2026-01-06T00:00:00Z", "2");
+    let out = kubetrail()
+        .env("KUBETRAIL_KEY_FILE", &key)
+        .args(["nightly", "--lake"])
+        .arg(&lake)
+        .arg("--input")
+        .arg(&input)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .expect("run nightly");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!lake.join("_kubetrail/key").exists(), "no second key made");
+    let per_file = query(&lake, "SELECT count(DISTINCT source_file) AS n FROM events");
+    assert_eq!(per_file[0]["n"], 2, "{per_file:?}");
 }

@@ -16,9 +16,7 @@ pub fn run(args: CompactArgs) -> Result<ExitCode> {
     opts.target_size = args.target_size;
     opts.lock_wait = args.lock.lock_wait;
     opts.column_key = args.lake.column_key()?;
-    if let Some(key) = &args.key_file {
-        opts.key = ingest::sink::layout::KeySource::File(key.clone());
-    }
+    opts.key = args.redaction.source();
     let summary =
         compact(&opts).with_context(|| format!("compacting lake {}", args.lake.lake.display()))?;
     if !args.quiet {

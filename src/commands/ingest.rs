@@ -20,9 +20,7 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.lock_wait = args.lock.lock_wait;
     opts.input_format = args.input_format.reader();
     opts.column_key = args.lake.column_key()?;
-    if let Some(key) = &args.key_file {
-        opts.key = ingest::sink::layout::KeySource::File(key.clone());
-    }
+    opts.key = args.redaction.source();
     let summary = run_with_progress(&opts, args.quiet)
         .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
     if !args.quiet {

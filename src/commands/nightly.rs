@@ -170,6 +170,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     let quiet = !std::io::stderr().is_terminal();
 
     let mut opts = ingest::IngestOptions::new(lake.clone(), vec![args.input.clone()]);
+    opts.key = args.redaction.source();
     opts.column_key = args.lake.column_key()?;
     opts.cluster = args.cluster.clone();
     opts.lock_wait = args.lock.lock_wait;

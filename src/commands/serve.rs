@@ -17,9 +17,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(wal) = &args.wal {
         config.wal_dir = wal.clone();
     }
-    if let Some(key) = &args.key_file {
-        config.key = ingest::sink::layout::KeySource::File(key.clone());
-    }
+    config.key = args.redaction.source();
     config.tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(serve::TlsFiles {
             cert: cert.clone(),
