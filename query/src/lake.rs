@@ -64,8 +64,9 @@ pub struct EventsTable {
 
 impl EventsTable {
     /// The table over `lake/events/`. The lake may be empty, `events/` may be missing: nothing is
-    /// created (readers never write to the lake). In an encrypted lake, `decrypt` is its key;
-    /// without it the sensitive columns cannot be read, the others can.
+    /// created (readers never write to the lake). `encryption` says whether the lake is
+    /// encrypted and with which key it is read; without the key the sensitive columns cannot be
+    /// read, the others can.
     pub fn open(lake: &Path, encryption: Encryption<'_>) -> Result<Self> {
         let format = match encryption {
             Encryption::None => ParquetFormat::default(),

@@ -224,7 +224,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
         lookback.num_hours()
     );
     let detect_opts =
-        super::detect::options(&lake, args.lake.column_key()?, &scope, &args.findings)?;
+        super::detect::options(&lake, opts.column_key.clone(), &scope, &args.findings)?;
     let mut detected = super::detect::run_detect(&detect_opts, &selected, true)?;
 
     // Report a finding unless every piece of its evidence was reported before.

@@ -20,13 +20,9 @@ fn duration(flag: &str, s: &str) -> Result<chrono::Duration> {
 fn cited(
     args: &TimelineArgs,
     scope: &crate::cli::ScopeArgs,
+    column_key: Option<ingest::sink::encryption::ColumnKey>,
 ) -> Result<HashMap<String, Vec<String>>> {
-    let opts = super::detect::options(
-        &args.lake.lake,
-        args.lake.column_key()?,
-        scope,
-        &args.findings,
-    )?;
+    let opts = super::detect::options(&args.lake.lake, column_key, scope, &args.findings)?;
     let selected = super::detect::select(
         &args.lake.lake,
         args.scope.cluster.clone(),
@@ -96,7 +92,7 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
     let findings = if args.no_findings {
         HashMap::new()
     } else {
-        cited(&args, &scope_args)?
+        cited(&args, &scope_args, column_key.clone())?
     };
     let scope = super::query::scope(&scope_args)?;
     let opts = timeline::Options {
