@@ -455,3 +455,26 @@ fn a_dead_parser_thread_fails_the_run_and_commits_nothing_of_it() {
     let s = ingest(&lake, &[&log], &[]);
     assert_eq!(s["rows"].as_i64(), Some(21), "{s}");
 }
+
+#[test]
+fn a_dead_encoder_thread_fails_the_run_and_commits_nothing_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, events("p", 21)).expect("write");
+    let out = kubetrail()
+        .env("KUBETRAIL_FAULT", "panic-encoder:boom")
+        .args(["ingest", "--quiet", "--cluster", "boom", "--lake"])
+        .arg(&lake)
+        .arg(&log)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("encoder thread stopped"), "{stderr}");
+    assert!(!lake.join("_kubetrail/state.json").exists());
+    assert!(common::files_with_extension(&lake, "parquet").is_empty());
+    // Without the fault, the rerun ingests everything once.
+    let s = ingest(&lake, &[&log], &["--cluster", "boom"]);
+    assert_eq!(s["rows"].as_i64(), Some(21), "{s}");
+}

@@ -3,6 +3,8 @@
 //!
 //! - `panic-line:TEXT`: the parser panics on a line containing TEXT (inside the per-line guard);
 //! - `panic-worker:TEXT`: a parser thread dies on a chunk containing TEXT (outside the guard);
+//! - `panic-encoder:TEXT`: the encoder thread dies on a file whose partition
+//!   (`cluster=../day=..`) contains TEXT;
 //! - `crash:POINT`: the process ends at once (exit status [`CRASH_EXIT`], no clean-up, as a kill
 //!   would leave it) when it reaches the named point of a commit, see [`crash_point`].
 
@@ -50,5 +52,13 @@ pub fn chunk(_data: &[u8]) {
     #[cfg(debug_assertions)]
     if armed("panic-worker", _data) {
         panic!("fault injected by KUBETRAIL_FAULT (parser thread)");
+    }
+}
+
+/// Called for each file before the encoder writes it.
+pub fn encode(_partition: &str) {
+    #[cfg(debug_assertions)]
+    if armed("panic-encoder", _partition.as_bytes()) {
+        panic!("fault injected by KUBETRAIL_FAULT (encoder thread)");
     }
 }

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use arrow::array::RecordBatch;
-use std::sync::Arc;
+use arrow::array::{Array, RecordBatch};
 
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -149,24 +148,41 @@ impl FileWriter {
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
 /// Returns (rows, bytes written). `key` encrypts the sensitive columns.
 ///
-/// The input is copied into one batch once; rows are then taken in sort order one row group at
-/// a time, so writing needs one row group of extra memory, not a second copy of the whole file.
+/// Only the sort columns are copied whole (to find the order); rows are then gathered from the
+/// batches in sort order one row group at a time, so writing needs one row group of extra
+/// memory, not a second copy of the file's rows.
 pub fn write_sorted(
     path: &Path,
     batches: &[RecordBatch],
     key: Option<&ColumnKey>,
 ) -> Result<(u64, u64)> {
     let schema = file_schema();
-    let all = concat_batches(&schema, batches)?;
-    let keys: Vec<SortColumn> = SORT_COLUMNS
-        .iter()
-        .map(|name| SortColumn {
-            values: Arc::clone(all.column(index_of(name).unwrap_or(0))),
+    let mut keys = Vec::with_capacity(SORT_COLUMNS.len());
+    for name in SORT_COLUMNS {
+        let i = index_of(name).unwrap_or(0);
+        let columns: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        let values = if columns.is_empty() {
+            arrow::array::new_empty_array(schema.field(i).data_type())
+        } else {
+            concat(&columns)?
+        };
+        keys.push(SortColumn {
+            values,
             options: None,
-        })
-        .collect();
+        });
+    }
     let order = lexsort_to_indices(&keys, None)?;
     drop(keys);
+    // where each batch's rows start in the sort columns
+    let starts: Vec<u32> = batches
+        .iter()
+        .scan(0u32, |at, b| {
+            let start = *at;
+            *at += b.num_rows() as u32;
+            Some(start)
+        })
+        .collect();
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
     if let Some(parent) = path.parent() {
         super::layout::private_dir(parent)?;
     }
@@ -176,11 +192,15 @@ pub fn write_sorted(
         source,
     };
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties(key)?)).map_err(perr)?;
-    let mut start = 0;
-    while start < order.len() {
-        let len = ROW_GROUP_ROWS.min(order.len() - start);
-        let rows = take_record_batch(&all, &order.slice(start, len))?;
-        start += len;
+    for group in order.values().chunks(ROW_GROUP_ROWS) {
+        let rows: Vec<(usize, usize)> = group
+            .iter()
+            .map(|&at| {
+                let batch = starts.partition_point(|&s| s <= at) - 1;
+                (batch, (at - starts[batch]) as usize)
+            })
+            .collect();
+        let rows = interleave_record_batch(&sources, &rows)?;
         writer.write(&rows).map_err(perr)?;
         // end the row group here: the next one starts with the next slice of the sort order
         writer.flush().map_err(perr)?;

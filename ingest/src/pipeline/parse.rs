@@ -1,0 +1,386 @@
+//! The parse stage: one thread per core turns chunks of whole lines (or document items) into
+//! Arrow rows per (cluster, day), with the hash of each event's bytes for the dedup stage, and
+//! quarantine records for what cannot be read. A decoder panic quarantines its line and is
+//! reported, instead of taking the thread and its chunk down.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+
+use crate::batch::EventBatchBuilder;
+use crate::normalize::raw::RawEvent;
+use crate::normalize::{self, Origin};
+use crate::quarantine::Record;
+use crate::redact::Redactor;
+use crate::source::container::{self, Partials, Step};
+use crate::source::envelope::{self, Sink, Wrap};
+use crate::source::format::{CsvKind, InputFormat};
+use crate::source::reader::{
+    Checkpoint, Chunk, ChunkKind, FileEnd, KEEP_OF_OVERLONG, MAX_LINE_BYTES,
+};
+use crate::source::reason::Rejection;
+
+/// Rows of one (cluster, day) from one chunk.
+pub(super) struct Part {
+    pub(super) cluster: String,
+    pub(super) day: i32,
+    pub(super) batch: RecordBatch,
+    pub(super) hashes: Vec<u64>,
+}
+
+pub(super) struct ChunkResult {
+    pub(super) seq: u64,
+    pub(super) input: usize,
+    pub(super) parts: Vec<Part>,
+    pub(super) quarantine: Vec<Record>,
+    pub(super) lines: u64,
+    /// Lines on which the parser panicked (quarantined too): a bug to report.
+    pub(super) panics: Vec<String>,
+    pub(super) checkpoint: Option<Checkpoint>,
+    pub(super) end: Option<FileEnd>,
+}
+
+/// Per-chunk parser state: one builder per (cluster, day).
+struct ChunkSink<'c> {
+    ctx: &'c ParseContext,
+    source_file: &'c str,
+    line: u64,
+    offset: u64,
+    builders: BTreeMap<(String, i32), (EventBatchBuilder, Vec<u64>)>,
+    quarantine: Vec<Record>,
+    events: u64,
+}
+
+pub(super) struct ParseContext {
+    pub(super) redactor: Redactor,
+    pub(super) seed: u64,
+    pub(super) cluster: Option<String>,
+    pub(super) inputs: Vec<String>,
+    pub(super) format: InputFormat,
+}
+
+impl Sink for ChunkSink<'_> {
+    fn event(&mut self, ev: &RawEvent<'_>, raw: &str, wrap: &Wrap) {
+        let origin = Origin {
+            source_file: self.source_file,
+            line: self.line as i64,
+            format: wrap.format,
+            wrapper_ts: wrap.wrapper_ts,
+            wrapper_stream: wrap.stream.as_deref(),
+        };
+        match normalize::prepare(ev, &origin, &self.ctx.redactor) {
+            Ok(prepared) => {
+                let cluster = self
+                    .ctx
+                    .cluster
+                    .as_deref()
+                    .or(wrap.cluster.as_deref())
+                    .unwrap_or("default");
+                let hash = xxhash_rust::xxh3::xxh3_64_with_seed(raw.as_bytes(), self.ctx.seed);
+                let key = (cluster.to_owned(), prepared.day);
+                let (builder, hashes) = self
+                    .builders
+                    .entry(key)
+                    .or_insert_with(|| (EventBatchBuilder::with_capacity(4096), Vec::new()));
+                prepared.write(builder, &origin);
+                hashes.push(hash);
+                self.events += 1;
+            }
+            Err(reason) => self.reject(reason, raw),
+        }
+    }
+
+    fn reject(&mut self, reason: String, raw: &str) {
+        self.quarantine.push(Record::new(
+            self.source_file,
+            self.line,
+            self.offset,
+            reason,
+            raw.as_bytes(),
+            &self.ctx.redactor,
+        ));
+    }
+}
+
+pub(super) fn parse_chunk(
+    chunk: Chunk,
+    ctx: &ParseContext,
+) -> std::result::Result<ChunkResult, arrow::error::ArrowError> {
+    crate::fault::chunk(&chunk.data);
+    let source_file = ctx
+        .inputs
+        .get(chunk.input)
+        .map(String::as_str)
+        .unwrap_or("?");
+    let mut sink = ChunkSink {
+        ctx,
+        source_file,
+        line: chunk.first_line,
+        offset: chunk.offset,
+        builders: BTreeMap::new(),
+        quarantine: Vec::new(),
+        events: 0,
+    };
+    let mut lines = 0u64;
+    let mut panics = Vec::new();
+    match chunk.kind {
+        ChunkKind::Overlong => {
+            lines += 1;
+            sink.reject_bytes(
+                format!(
+                    "line longer than {} MiB; its first {} KiB are kept here",
+                    MAX_LINE_BYTES >> 20,
+                    KEEP_OF_OVERLONG >> 10
+                ),
+                &chunk.data,
+            );
+        }
+        ChunkKind::Incomplete => {
+            lines += 1;
+            sink.reject_bytes(
+                "incomplete last line (no newline at the end of the input, and not a whole event: cut off inside a value or a character); read again if the file grows".into(),
+                &chunk.data,
+            );
+        }
+        ChunkKind::Elements => {
+            for e in &chunk.elements {
+                lines += 1;
+                sink.line = e.line;
+                sink.offset = e.offset;
+                if e.truncated {
+                    let reason = if e.bytes.len() >= MAX_LINE_BYTES {
+                        format!(
+                            "document item larger than {} MiB; its first {} KiB are kept here",
+                            MAX_LINE_BYTES >> 20,
+                            KEEP_OF_OVERLONG >> 10
+                        )
+                    } else {
+                        "truncated JSON document: the input ends inside this item (read again whole if the file is rewritten)".to_string()
+                    };
+                    let keep = e.bytes.len().min(KEEP_OF_OVERLONG);
+                    sink.reject_bytes(reason, &e.bytes[..keep]);
+                    continue;
+                }
+                let forced = match ctx.format {
+                    InputFormat::Auto | InputFormat::Event | InputFormat::EventList => None,
+                    other => Some(other),
+                };
+                // CSV records are decoded as their export's rows; with a forced format, every
+                // element as that format.
+                let as_format = CsvKind::of_element(e.format)
+                    .map(CsvKind::format)
+                    .or(forced);
+                match std::str::from_utf8(&e.bytes) {
+                    Ok(text) if e.format == "event" => decode_guarded(text, &mut sink, &mut panics),
+                    Ok(text) if as_format.is_some() => {
+                        let format = as_format.unwrap_or_default();
+                        decode_as_guarded(format, text, &mut sink, &mut panics)
+                    }
+                    Ok(text) if text.trim_start().starts_with('{') => {
+                        decode_item(text, e.format, &mut sink, &mut panics)
+                    }
+                    Ok(text) => {
+                        sink.reject(format!("{} item is not a JSON object", e.format), text)
+                    }
+                    Err(err) => sink.reject_bytes(
+                        format!("invalid UTF-8 at byte {} of the item", err.valid_up_to()),
+                        &e.bytes,
+                    ),
+                }
+            }
+        }
+        ChunkKind::Lines => {
+            let data = &chunk.data;
+            let joins = matches!(ctx.format, InputFormat::Auto | InputFormat::Cri);
+            let mut partials = Partials::default();
+            let mut start = 0usize;
+            while start < data.len() {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+                let mut line = &data[start..end];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                sink.offset = chunk.offset + start as u64;
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    lines += 1;
+                    let step = match container::cri_line(line) {
+                        Some(cri) if joins => {
+                            let (at, offset) = (sink.line, sink.offset);
+                            match partials.push(&cri, at, offset, MAX_LINE_BYTES) {
+                                Step::Whole => None,
+                                Step::Held => Some(None),
+                                Step::Joined(run) => Some(Some(run)),
+                            }
+                        }
+                        _ => None,
+                    };
+                    match step {
+                        None => match std::str::from_utf8(line) {
+                            Ok(text) => decode_guarded(text, &mut sink, &mut panics),
+                            Err(e) => sink.reject_bytes(
+                                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+                                line,
+                            ),
+                        },
+                        Some(None) => {}
+                        Some(Some(run)) => {
+                            let (line_now, offset_now) = (sink.line, sink.offset);
+                            joined(run, &mut sink, &mut panics);
+                            (sink.line, sink.offset) = (line_now, offset_now);
+                        }
+                    }
+                }
+                sink.line += 1;
+                start = end + 1;
+            }
+            // Pieces whose final piece is not in the chunk: the reader keeps the pieces of a
+            // line together, so the input ended (or the line is over the size limit).
+            for run in partials.finish() {
+                sink.line = run.line;
+                sink.offset = run.offset;
+                let reason = if run.total >= MAX_LINE_BYTES {
+                    Rejection::CriPartialTooLarge {
+                        bytes: run.total,
+                        limit: MAX_LINE_BYTES,
+                    }
+                } else {
+                    Rejection::CriPartialCutOff {
+                        pieces: run.pieces,
+                        bytes: run.total,
+                    }
+                };
+                let keep = run.bytes.len().min(KEEP_OF_OVERLONG);
+                sink.reject_bytes(reason.to_string(), &run.bytes[..keep]);
+            }
+        }
+    }
+    let mut parts = Vec::with_capacity(sink.builders.len());
+    for ((cluster, day), (mut builder, hashes)) in std::mem::take(&mut sink.builders) {
+        parts.push(Part {
+            cluster,
+            day,
+            batch: builder.finish()?,
+            hashes,
+        });
+    }
+    Ok(ChunkResult {
+        seq: chunk.seq,
+        input: chunk.input,
+        parts,
+        quarantine: sink.quarantine,
+        lines,
+        panics,
+        checkpoint: chunk.checkpoint,
+        end: chunk.end,
+    })
+}
+
+/// A CRI line joined from its pieces: decoded from the line of its first piece.
+fn joined(run: container::Run, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    sink.line = run.line;
+    sink.offset = run.offset;
+    if run.total > run.bytes.len() {
+        let reason = Rejection::CriPartialTooLarge {
+            bytes: run.total,
+            limit: MAX_LINE_BYTES,
+        };
+        let keep = run.bytes.len().min(KEEP_OF_OVERLONG);
+        return sink.reject_bytes(reason.to_string(), &run.bytes[..keep]);
+    }
+    let text = match std::str::from_utf8(&run.bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let reason = Rejection::CriNotUtf8 {
+                at: e.valid_up_to(),
+            };
+            return sink.reject_bytes(reason.to_string(), &run.bytes);
+        }
+    };
+    let wrapper_ts = container::cri_time(&run.time);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        container::decode_cri_text(wrapper_ts, text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+/// Decode one element as a given format ([`decode_guarded`] for a CSV record or a forced
+/// format's element).
+fn decode_as_guarded(
+    format: InputFormat,
+    text: &str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode_as(format, text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+/// Decode one item of a document ([`decode_guarded`] for an item).
+fn decode_item(
+    text: &str,
+    format: &'static str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode_object(text, Wrap::new(format), sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+/// Decode one line or document (as the forced format, if any); a panic in the decoder (a bug)
+/// quarantines the line with the panic's message instead of taking the parser thread and its
+/// chunk down.
+fn decode_guarded(text: &str, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    let format = sink.ctx.format;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::fault::line(text);
+        envelope::decode_as(format, text, sink)
+    }));
+    if let Err(payload) = outcome {
+        panicked(payload, text, sink, panics);
+    }
+}
+
+fn panicked(
+    payload: Box<dyn std::any::Any + Send>,
+    text: &str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+) {
+    {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let reason =
+            format!("kubetrail bug: the parser panicked on this line ({what}); please report it");
+        panics.push(format!("{}:{}: {what}", sink.source_file, sink.line));
+        sink.reject(reason, text);
+    }
+}
+
+impl ChunkSink<'_> {
+    fn reject_bytes(&mut self, reason: String, bytes: &[u8]) {
+        self.quarantine.push(Record::new(
+            self.source_file,
+            self.line,
+            self.offset,
+            reason,
+            bytes,
+            &self.ctx.redactor,
+        ));
+    }
+}
