@@ -106,6 +106,11 @@ fn with_functions(memory: MemoryLimit) -> Result<SessionContext> {
     // scan while the FilterExec above it is removed, so rows pass unfiltered. Row-group and page
     // pruning from statistics and bloom filters still apply.
     opts.execution.parquet.pushdown_filters = false;
+    // Not leaf-expression pushdown: in DataFusion 55 a query that reads a map or struct field
+    // (`object_labels['...']`) through a view that computes a column under its own name drops
+    // the computation (apache/datafusion#25414): `events.actor_kind` read as the raw, null
+    // column of files from before schema 1.2.
+    opts.optimizer.enable_leaf_expression_pushdown = false;
     // A sort that spilled reserves this much to merge its runs; DataFusion's 10 MB default alone
     // exceeds a small limit once a rule sorts in several window functions at once.
     opts.execution.sort_spill_reservation_bytes = memory.sort_merge_reservation();
