@@ -138,3 +138,57 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Rewrite every Parquet file of `cluster` as schema 1.1 wrote it: without `actor_kind`, with
+/// version 1.1 in its metadata.
+pub fn rewrite_as_schema_1_1(lake: &std::path::Path, cluster: &str) -> usize {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::metadata::KeyValue;
+    use datafusion::parquet::file::properties::WriterProperties;
+
+    let mut rewritten = 0;
+    let mut stack = vec![lake.join("events").join(format!("cluster={cluster}"))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read partition folder") {
+            let path = entry.expect("folder entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let file = std::fs::File::open(&path).expect("open parquet");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet footer")
+                .build()
+                .expect("parquet reader");
+            let batches: Vec<_> = reader.map(|b| b.expect("record batch")).collect();
+            let schema = batches[0].schema();
+            let keep: Vec<usize> = (0..schema.fields().len())
+                .filter(|i| schema.field(*i).name() != "actor_kind")
+                .collect();
+            assert_eq!(
+                keep.len() + 1,
+                schema.fields().len(),
+                "a 1.2 file has actor_kind"
+            );
+            let old: Vec<_> = batches
+                .iter()
+                .map(|b| b.project(&keep).expect("project"))
+                .collect();
+            let props = WriterProperties::builder()
+                .set_key_value_metadata(Some(vec![KeyValue::new(
+                    "kubetrail.schema_version".to_string(),
+                    "1.1".to_string(),
+                )]))
+                .build();
+            let out = std::fs::File::create(&path).expect("rewrite parquet");
+            let mut w = ArrowWriter::try_new(out, old[0].schema(), Some(props)).expect("writer");
+            for b in &old {
+                w.write(b).expect("write batch");
+            }
+            w.close().expect("close parquet");
+            rewritten += 1;
+        }
+    }
+    rewritten
+}

@@ -110,14 +110,21 @@ fn events(source: &Source, dialect: Dialect) -> Result<String, Unsupported> {
             // DuckDB reads a UTC-adjusted Parquet timestamp as TIMESTAMPTZ, which date_trunc and
             // comparisons with literals read in the session's time zone: turn each into a
             // TIMESTAMP in UTC, as DataFusion has it.
-            let stamps: Vec<String> = all_columns()
+            let mut replaced: Vec<String> = all_columns()
                 .filter(|c| c.kind == Kind::Timestamp)
                 .map(|c| format!("timezone('UTC', {0}) AS {0}", c.name))
                 .collect();
+            // Files written before schema 1.2 have no actor_kind (union_by_name reads NULL):
+            // decided from the user as ingest decides it, as `kubetrail query` does.
+            replaced.push(format!(
+                "coalesce({k}, {case}) AS {k}",
+                k = col::ACTOR_KIND,
+                case = ingest::ActorKind::case_sql(col::USERNAME, col::USER_GROUPS)
+            ));
             Ok(format!(
                 "SELECT * REPLACE ({}) FROM read_parquet({}, hive_partitioning = true, \
                  hive_types = {{'{}': VARCHAR, '{}': DATE}}, union_by_name = true)",
-                stamps.join(", "),
+                replaced.join(", "),
                 quoted_text(&files.to_string_lossy()),
                 col::CLUSTER,
                 col::DAY,
