@@ -319,6 +319,39 @@ mod tests {
         assert_eq!(merge.rows(), 7);
     }
 
+    /// Ingest hands the writer a partition's rows as many batches, one per parsed chunk: the file
+    /// holds every row of all of them, in one sort order across the batches.
+    #[test]
+    fn a_file_written_from_several_batches_is_sorted_across_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.parquet");
+        let batches = [
+            batch(&[(Some("secrets"), 4, 1), (Some("pods"), 9, 2), (None, 5, 3)]),
+            batch(&[]),
+            batch(&[(Some("pods"), 1, 4), (Some("secrets"), 2, 5)]),
+            batch(&[(None, 1, 6), (Some("pods"), 9, 1)]),
+        ];
+        assert_eq!(write_sorted(&a, &batches, None).expect("a").0, 7);
+        let mut merge = SortedMerge::open(&[a], None).expect("open");
+        let mut got = Vec::new();
+        while let Some(out) = merge.next_batch().expect("read") {
+            got.extend(keys_of(&out));
+        }
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(
+            got,
+            [
+                (None, 1),
+                (None, 5),
+                (p("pods"), 1),
+                (p("pods"), 9),
+                (p("pods"), 9),
+                (p("secrets"), 2),
+                (p("secrets"), 4),
+            ]
+        );
+    }
+
     #[test]
     fn a_merged_file_has_the_metadata_and_sort_columns_ingest_writes() {
         use parquet::file::reader::FileReader;
