@@ -297,60 +297,57 @@ fn joined(run: container::Run, sink: &mut ChunkSink<'_>, panics: &mut Vec<String
         }
     };
     let wrapper_ts = container::cri_time(&run.time);
+    guarded(text, sink, panics, |sink| {
+        container::decode_cri_text(wrapper_ts, text, sink)
+    });
+}
+
+/// Run `decode` on one line, element or document item; a panic in the decoder (a bug)
+/// quarantines the text with the panic's message instead of taking the parser thread and its
+/// chunk down.
+fn guarded(
+    text: &str,
+    sink: &mut ChunkSink<'_>,
+    panics: &mut Vec<String>,
+    decode: impl FnOnce(&mut ChunkSink<'_>),
+) {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::fault::line(text);
-        container::decode_cri_text(wrapper_ts, text, sink)
+        decode(&mut *sink)
     }));
     if let Err(payload) = outcome {
         panicked(payload, text, sink, panics);
     }
 }
 
-/// Decode one element as a given format ([`decode_guarded`] for a CSV record or a forced
-/// format's element).
+/// Decode one line or document (as the forced format, if any), [`guarded`].
+fn decode_guarded(text: &str, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
+    let format = sink.ctx.format;
+    decode_as_guarded(format, text, sink, panics);
+}
+
+/// Decode one element as a given format (a CSV record, or a forced format's element), [`guarded`].
 fn decode_as_guarded(
     format: InputFormat,
     text: &str,
     sink: &mut ChunkSink<'_>,
     panics: &mut Vec<String>,
 ) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::fault::line(text);
+    guarded(text, sink, panics, |sink| {
         envelope::decode_as(format, text, sink)
-    }));
-    if let Err(payload) = outcome {
-        panicked(payload, text, sink, panics);
-    }
+    });
 }
 
-/// Decode one item of a document ([`decode_guarded`] for an item).
+/// Decode one item of a document, [`guarded`].
 fn decode_item(
     text: &str,
     format: &'static str,
     sink: &mut ChunkSink<'_>,
     panics: &mut Vec<String>,
 ) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::fault::line(text);
+    guarded(text, sink, panics, |sink| {
         envelope::decode_object(text, Wrap::new(format), sink)
-    }));
-    if let Err(payload) = outcome {
-        panicked(payload, text, sink, panics);
-    }
-}
-
-/// Decode one line or document (as the forced format, if any); a panic in the decoder (a bug)
-/// quarantines the line with the panic's message instead of taking the parser thread and its
-/// chunk down.
-fn decode_guarded(text: &str, sink: &mut ChunkSink<'_>, panics: &mut Vec<String>) {
-    let format = sink.ctx.format;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::fault::line(text);
-        envelope::decode_as(format, text, sink)
-    }));
-    if let Err(payload) = outcome {
-        panicked(payload, text, sink, panics);
-    }
+    });
 }
 
 fn panicked(
