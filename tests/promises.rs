@@ -400,8 +400,13 @@ fn documents_are_resumed_by_content_never_by_a_stale_offset() {
     );
 }
 
-/// Ingest 21 events, the 11th line holding `boom`, with `KUBETRAIL_FAULT=fault` (debug builds).
-fn ingest_with_fault(dir: &Path, fault: &str) -> (PathBuf, PathBuf, std::process::Output) {
+/// Ingest 21 events, the 11th line holding `boom`, with `KUBETRAIL_FAULT=fault` (debug builds)
+/// and `extra` arguments.
+fn ingest_with_fault(
+    dir: &Path,
+    fault: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf, std::process::Output) {
     let lake = dir.join("lake");
     let log = dir.join("audit.log");
     let lines = format!(
@@ -413,7 +418,9 @@ fn ingest_with_fault(dir: &Path, fault: &str) -> (PathBuf, PathBuf, std::process
     std::fs::write(&log, lines).expect("write");
     let out = kubetrail()
         .env("KUBETRAIL_FAULT", fault)
-        .args(["ingest", "--quiet", "--lake"])
+        .args(["ingest", "--quiet"])
+        .args(extra)
+        .arg("--lake")
         .arg(&lake)
         .arg(&log)
         .output()
@@ -424,7 +431,7 @@ fn ingest_with_fault(dir: &Path, fault: &str) -> (PathBuf, PathBuf, std::process
 #[test]
 fn a_parser_panic_quarantines_its_line_and_fails_the_run_loudly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (lake, _log, out) = ingest_with_fault(dir.path(), "panic-line:boom");
+    let (lake, _log, out) = ingest_with_fault(dir.path(), "panic-line:boom", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -446,7 +453,7 @@ fn a_parser_panic_quarantines_its_line_and_fails_the_run_loudly() {
 #[test]
 fn a_dead_parser_thread_fails_the_run_and_commits_nothing_of_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (lake, log, out) = ingest_with_fault(dir.path(), "panic-worker:boom");
+    let (lake, log, out) = ingest_with_fault(dir.path(), "panic-worker:boom", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not processed"), "{stderr}");
@@ -459,16 +466,9 @@ fn a_dead_parser_thread_fails_the_run_and_commits_nothing_of_it() {
 #[test]
 fn a_dead_encoder_thread_fails_the_run_and_commits_nothing_of_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("audit.log");
-    std::fs::write(&log, events("p", 21)).expect("write");
-    let out = kubetrail()
-        .env("KUBETRAIL_FAULT", "panic-encoder:boom")
-        .args(["ingest", "--quiet", "--cluster", "boom", "--lake"])
-        .arg(&lake)
-        .arg(&log)
-        .output()
-        .expect("run");
+    // the encoder dies on the files of cluster `boom`
+    let (lake, log, out) =
+        ingest_with_fault(dir.path(), "panic-encoder:boom", &["--cluster", "boom"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("encoder thread stopped"), "{stderr}");

@@ -275,6 +275,15 @@ mod tests {
             .collect()
     }
 
+    /// The sort keys of every row the merge yields, in its order.
+    fn merged_keys(merge: &mut SortedMerge) -> Vec<(Option<String>, i64)> {
+        let mut keys = Vec::new();
+        while let Some(out) = merge.next_batch().expect("merge") {
+            keys.extend(keys_of(&out));
+        }
+        keys
+    }
+
     #[test]
     fn sorted_files_merge_into_one_sorted_stream_with_every_row() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -299,10 +308,7 @@ mod tests {
         .expect("b");
         write_sorted(&c, &[batch(&[(Some("secrets"), 0, 1), (None, 3, 2)])], None).expect("c");
         let mut merge = SortedMerge::open(&[a, b, c], None).expect("open");
-        let mut got = Vec::new();
-        while let Some(out) = merge.next_batch().expect("merge") {
-            got.extend(keys_of(&out));
-        }
+        let got = merged_keys(&mut merge);
         let p = |s: &str| Some(s.to_string());
         assert_eq!(
             got,
@@ -332,11 +338,7 @@ mod tests {
             batch(&[(None, 1, 6), (Some("pods"), 9, 1)]),
         ];
         assert_eq!(write_sorted(&a, &batches, None).expect("a").0, 7);
-        let mut merge = SortedMerge::open(&[a], None).expect("open");
-        let mut got = Vec::new();
-        while let Some(out) = merge.next_batch().expect("read") {
-            got.extend(keys_of(&out));
-        }
+        let got = merged_keys(&mut SortedMerge::open(&[a], None).expect("open"));
         let p = |s: &str| Some(s.to_string());
         assert_eq!(
             got,
