@@ -20,7 +20,9 @@ pub struct Cli {
 /// Where the lake is. Every command that reads or writes a lake takes it.
 #[derive(Debug, Clone, Args)]
 pub struct LakeArgs {
-    /// Lake directory [default: $KUBETRAIL_LAKE, else ./kubetrail-lake]
+    /// Lake directory, or a lake on object storage (s3://BUCKET/PREFIX, gs://..., az://...;
+    /// credentials from the cloud's usual variables) [default: $KUBETRAIL_LAKE, else
+    /// ./kubetrail-lake]
     #[arg(long, env = "KUBETRAIL_LAKE", default_value = "kubetrail-lake")]
     pub lake: PathBuf,
     /// Key (32 bytes or 64 hex digits) of a lake whose bodies and user extra are encrypted; given to
@@ -30,6 +32,18 @@ pub struct LakeArgs {
 }
 
 impl LakeArgs {
+    /// The lake's folder, for a command that works on local lakes only: a lake on object storage
+    /// is refused, naming what works there (nothing is created in a folder named like the URL).
+    pub fn local(&self, command: &str) -> anyhow::Result<&std::path::Path> {
+        if store::is_remote(&self.lake) {
+            anyhow::bail!(
+                "`kubetrail {command}` works on a lake in a folder; {} is on object storage, where ingest, query, shell, detect, report and timeline work",
+                self.lake.display()
+            );
+        }
+        Ok(&self.lake)
+    }
+
     /// The column encryption key, if one was named.
     pub fn column_key(&self) -> anyhow::Result<Option<ingest::sink::encryption::ColumnKey>> {
         self.encryption_key_file

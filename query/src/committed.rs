@@ -11,10 +11,14 @@
 //! matching `cluster=`/`day=` files. The manifest is read once, when the session opens: a session
 //! sees one commit of the lake from start to end.
 //!
-//! Reading is passed through to [`LocalFileSystem`]; writing, deleting, copying or renaming
-//! anything inside the lake is refused (readers never write to the lake).
+//! The same holds for a lake on object storage ([`store::RemoteLake`]): there the manifest's
+//! sizes describe the files, so listing a partition costs no request per file.
+//!
+//! Reading is passed through to the lake's store ([`LocalFileSystem`] or the bucket's); writing,
+//! deleting, copying or renaming anything inside the lake is refused (readers never write to the
+//! lake).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -33,10 +37,10 @@ use ingest::sink::layout::EVENTS_DIR;
 use ingest::sink::manifest::Manifest;
 use ingest::summary::SUMMARY_DIR;
 
-/// Listings of a lake's `events/` from its manifest; everything else from the file system.
+/// Listings of a lake's `events/` from its manifest; everything else from the lake's store.
 #[derive(Debug)]
 pub struct CommittedFiles {
-    inner: Arc<LocalFileSystem>,
+    inner: Arc<dyn ObjectStore>,
     /// The lake root, as an object-store path: nothing under it is written.
     root: Path,
     /// `events/` of the lake.
@@ -45,6 +49,8 @@ pub struct CommittedFiles {
     tables: Vec<Path>,
     /// Every file the manifest lists under them, sorted, each once.
     files: Arc<Vec<Path>>,
+    /// The manifest's sizes of the files, for a remote lake (a local one asks the file system).
+    sizes: Arc<BTreeMap<Path, u64>>,
 }
 
 impl CommittedFiles {
@@ -88,7 +94,35 @@ impl CommittedFiles {
             events: tables[0].clone(),
             tables,
             files: Arc::new(files.into_iter().collect()),
+            sizes: Arc::default(),
         }))
+    }
+
+    /// The committed files of the lake on object storage `lake`. A remote lake is always read
+    /// through its manifest: a URL without one is no lake.
+    pub async fn of_remote(lake: &store::RemoteLake) -> Result<Self> {
+        let Some((manifest, _)) = lake.manifest().await? else {
+            return Err(store::StoreError::NoLake(lake.url().to_string()).into());
+        };
+        let tables: Vec<Path> = [EVENTS_DIR, SUMMARY_DIR]
+            .into_iter()
+            .map(|name| lake.object(name))
+            .collect();
+        let mut sizes = BTreeMap::new();
+        for f in &manifest.files {
+            let object = lake.object(&f.path);
+            if tables.iter().any(|t| object.prefix_matches(t)) {
+                sizes.insert(object, f.size);
+            }
+        }
+        Ok(CommittedFiles {
+            inner: lake.store(),
+            root: lake.root().clone(),
+            events: tables[0].clone(),
+            tables,
+            files: Arc::new(sizes.keys().cloned().collect()),
+            sizes: Arc::new(sizes),
+        })
     }
 
     /// The number of files the manifest lists under `events/` and `summary/`.
@@ -113,6 +147,7 @@ impl CommittedFiles {
         prefix: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         let inner = Arc::clone(&self.inner);
+        let sizes = Arc::clone(&self.sizes);
         let wanted: Vec<Path> = self
             .files
             .iter()
@@ -123,10 +158,26 @@ impl CommittedFiles {
         futures::stream::iter(wanted)
             .map(move |path| {
                 let inner = Arc::clone(&inner);
-                async move { inner.head(&path).await.map_err(|e| missing(&path, e)) }
+                let known = sizes
+                    .get(&path)
+                    .map(|&size| from_manifest(path.clone(), size));
+                async move {
+                    match known {
+                        Some(meta) => Ok(meta),
+                        None => inner.head(&path).await.map_err(|e| missing(&path, e)),
+                    }
+                }
             })
             .buffered(16)
             .boxed()
+    }
+
+    /// The metadata of `path` (listed under a table folder), from the manifest or the store.
+    async fn meta(&self, path: &Path) -> object_store::Result<ObjectMeta> {
+        match self.sizes.get(path) {
+            Some(&size) => Ok(from_manifest(path.clone(), size)),
+            None => self.inner.head(path).await.map_err(|e| missing(path, e)),
+        }
     }
 
     /// Refuse a change to anything inside the lake.
@@ -140,6 +191,19 @@ impl CommittedFiles {
             });
         }
         Ok(())
+    }
+}
+
+/// A remote lake's file as its manifest describes it. The manifest records no time; DataFusion
+/// keys its per-session metadata cache by path and size, which identify a committed file (its
+/// name holds the run that wrote it, and files are never rewritten in place).
+fn from_manifest(location: Path, size: u64) -> ObjectMeta {
+    ObjectMeta {
+        location,
+        last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        size,
+        e_tag: None,
+        version: None,
     }
 }
 
@@ -249,7 +313,7 @@ impl ObjectStore for CommittedFiles {
         let mut objects = Vec::new();
         for f in self.files.iter().filter(|f| f.prefix_matches(&prefix)) {
             if f.parts().count() == depth + 1 {
-                objects.push(self.inner.head(f).await.map_err(|e| missing(f, e))?);
+                objects.push(self.meta(f).await?);
             } else {
                 common_prefixes.insert(f.parts().take(depth + 1).collect::<Path>());
             }

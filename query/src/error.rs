@@ -27,6 +27,8 @@ pub enum QueryError {
     #[error(transparent)]
     Lake(#[from] ingest::IngestError),
     #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),

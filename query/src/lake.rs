@@ -55,6 +55,33 @@ pub fn read_schema() -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// Where a lake's table folders are: a local folder, or a lake on object storage.
+#[derive(Debug, Clone, Copy)]
+pub enum LakeRoot<'a> {
+    Local(&'a Path),
+    Remote(&'a store::RemoteLake),
+}
+
+impl LakeRoot<'_> {
+    /// The URL of the table folder `dir`, as a listing table takes it. A local folder's is
+    /// absolute and canonical, as the committed-files store lists it, even when the folder does
+    /// not exist yet (nothing is created).
+    fn table_url(&self, dir: &str) -> Result<ListingTableUrl> {
+        match self {
+            LakeRoot::Local(lake) => {
+                let path = lake.join(dir);
+                let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| {
+                    std::fs::canonicalize(lake)
+                        .map(|l| l.join(dir))
+                        .unwrap_or(path)
+                });
+                ListingTableUrl::parse(format!("{}/", abs.display()))
+            }
+            LakeRoot::Remote(lake) => ListingTableUrl::parse(lake.table_url(dir)),
+        }
+    }
+}
+
 /// The lake's Parquet files as one table, with columns of older files unfilled (see
 /// [`read_schema`]); registered as `lake_events` under the `events` view.
 #[derive(Debug)]
@@ -67,7 +94,7 @@ impl EventsTable {
     /// created (readers never write to the lake). `encryption` says whether the lake is
     /// encrypted and with which key it is read; without the key the sensitive columns cannot be
     /// read, the others can.
-    pub fn open(lake: &Path, encryption: Encryption<'_>) -> Result<Self> {
+    pub fn open(lake: LakeRoot<'_>, encryption: Encryption<'_>) -> Result<Self> {
         let format = match encryption {
             Encryption::None => ParquetFormat::default(),
             Encryption::Key(key) => ParquetFormat::default().with_options(decrypting(key)?),
@@ -125,7 +152,7 @@ fn decrypting(key: &ColumnKey) -> Result<TableParquetOptions> {
 
 /// The lake's `events_summary` table over `lake/summary/` (see [`ingest::summary`]), with the
 /// same Hive partitions `cluster` and `day`. Nothing is created if the folder is missing.
-pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
+pub fn summary_table(lake: LakeRoot<'_>) -> Result<Arc<ListingTable>> {
     Ok(Arc::new(partitioned(
         lake,
         ingest::summary::SUMMARY_DIR,
@@ -135,21 +162,14 @@ pub fn summary_table(lake: &Path) -> Result<Arc<ListingTable>> {
 }
 
 /// The Parquet files under `lake/DIR/cluster=/day=/` as one table with those two partition
-/// columns. The folder's path is absolute and canonical, as the committed-files store lists it,
-/// even when the folder does not exist yet (nothing is created).
+/// columns.
 fn partitioned(
-    lake: &Path,
+    lake: LakeRoot<'_>,
     dir: &str,
     schema: SchemaRef,
     format: ParquetFormat,
 ) -> Result<ListingTable> {
-    let path = lake.join(dir);
-    let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| {
-        std::fs::canonicalize(lake)
-            .map(|l| l.join(dir))
-            .unwrap_or(path)
-    });
-    let url = ListingTableUrl::parse(format!("{}/", abs.display()))?;
+    let url = lake.table_url(dir)?;
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![

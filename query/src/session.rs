@@ -13,7 +13,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use ingest::sink::encryption::{ColumnKey, Marker};
 
 use crate::error::{QueryError, Result};
-use crate::lake::{Encryption, EventsTable};
+use crate::lake::{Encryption, EventsTable, LakeRoot};
 use crate::memory::MemoryLimit;
 use crate::timearg::sql_ts;
 
@@ -200,16 +200,60 @@ pub const KEY_FILE_VAR: &str = "KUBETRAIL_ENCRYPTION_KEY_FILE";
 
 /// [`open`] with an explicit memory limit (`--memory-limit`) and column key
 /// (`--encryption-key-file`; ignored for a lake that is not encrypted, refused if it is not the
-/// lake's key). Without the key, an encrypted lake's sensitive columns cannot be read.
+/// lake's key). Without the key, an encrypted lake's sensitive columns cannot be read. `lake` is
+/// a folder or an object-store URL (`s3://bucket/prefix`, see [`store::RemoteLake`]).
 pub async fn open_with(
     lake: &Path,
     scope: &Scope,
     memory: MemoryLimit,
     column_key: Option<&ColumnKey>,
 ) -> Result<SessionContext> {
+    if store::is_remote(lake) {
+        let remote = store::RemoteLake::open(&lake.to_string_lossy())?;
+        return open_remote(&remote, scope, memory, column_key).await;
+    }
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
-    let encryption = match (Marker::load(lake)?, column_key) {
+    let encryption = encryption(&ctx, lake, Marker::load(lake)?, column_key)?;
+    // A lake with a manifest is read as it lists: only committed files, each once. Only this
+    // session's file system goes through it.
+    if let Some(committed) = crate::committed::CommittedFiles::of_lake(lake)? {
+        let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+        ctx.register_object_store(local.as_ref(), Arc::new(committed));
+    }
+    register_tables(&ctx, LakeRoot::Local(lake), encryption, scope).await?;
+    Ok(ctx)
+}
+
+/// [`open_with`] for a lake on object storage: read through its manifest, from its bucket.
+pub async fn open_remote(
+    lake: &store::RemoteLake,
+    scope: &Scope,
+    memory: MemoryLimit,
+    column_key: Option<&ColumnKey>,
+) -> Result<SessionContext> {
+    let ctx = with_functions(memory)?;
+    let committed = crate::committed::CommittedFiles::of_remote(lake).await?;
+    let encryption = encryption(
+        &ctx,
+        Path::new(lake.url()),
+        lake.marker().await?,
+        column_key,
+    )?;
+    ctx.register_object_store(lake.store_url(), Arc::new(committed));
+    register_tables(&ctx, LakeRoot::Remote(lake), encryption, scope).await?;
+    Ok(ctx)
+}
+
+/// How the lake's sensitive columns are read, given its encryption marker and the key given;
+/// without the key, the sealed-column functions stand in for them.
+fn encryption<'k>(
+    ctx: &SessionContext,
+    lake: &Path,
+    marker: Option<Marker>,
+    column_key: Option<&'k ColumnKey>,
+) -> Result<Encryption<'k>> {
+    Ok(match (marker, column_key) {
         (Some(marker), Some(key)) => {
             marker.check(lake, key)?;
             Encryption::Key(key)
@@ -221,21 +265,24 @@ pub async fn open_with(
             Encryption::NoKey
         }
         (None, _) => Encryption::None,
-    };
-    // A lake with a manifest is read as it lists: only committed files, each once. Only this
-    // session's file system goes through it.
-    if let Some(committed) = crate::committed::CommittedFiles::of_lake(lake)? {
-        let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
-        ctx.register_object_store(local.as_ref(), Arc::new(committed));
-    }
-    let table = Arc::new(EventsTable::open(lake, encryption)?);
+    })
+}
+
+/// `lake_events`, `events_summary` and the `events` view over the lake at `root`.
+async fn register_tables(
+    ctx: &SessionContext,
+    root: LakeRoot<'_>,
+    encryption: Encryption<'_>,
+    scope: &Scope,
+) -> Result<()> {
+    let table = Arc::new(EventsTable::open(root, encryption)?);
     // per cluster, day, identity, address, agent and action: counts and first/last time
     // (unaffected by the scope: filter on cluster and day)
-    ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(lake)?)?;
+    ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(root)?)?;
     ctx.register_table(LAKE_TABLE, table)?;
     let sealed = matches!(encryption, Encryption::NoKey);
     ctx.sql(&events_view_sql(scope, sealed)).await?;
-    Ok(ctx)
+    Ok(())
 }
 
 /// The analysed window and the history before it, as the rules see them.

@@ -10,7 +10,7 @@ use query::output::visible;
 use crate::cli::CompactArgs;
 
 pub fn run(args: CompactArgs) -> Result<ExitCode> {
-    let mut opts = CompactOptions::new(args.lake.lake.clone());
+    let mut opts = CompactOptions::new(args.lake.local("compact")?.to_path_buf());
     opts.cluster = args.cluster.clone();
     opts.day = args.day.clone();
     opts.target_size = args.target_size;

@@ -1,6 +1,7 @@
 //! `kubetrail ingest`.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,8 +22,12 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.input_format = args.input_format.reader();
     opts.column_key = args.lake.column_key()?;
     opts.key = args.redaction.source();
-    let summary = run_with_progress(&opts, args.quiet)
-        .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
+    let summary = if store::is_remote(&args.lake.lake) {
+        into_remote(&mut opts, args.quiet)
+    } else {
+        run_with_progress(&opts, args.quiet)
+    }
+    .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
     if !args.quiet {
         super::to_stdout(|out| {
             if args.json {
@@ -47,6 +52,42 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(4));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ingest into a lake on object storage: the run goes into a local staging lake seeded with the
+/// remote lake's metadata, and is then uploaded and committed (see `store::publish`). The
+/// summary names the remote lake's quarantine files.
+fn into_remote(opts: &mut IngestOptions, quiet: bool) -> Result<ingest::Summary> {
+    let url = opts.lake.to_string_lossy().into_owned();
+    let lake = store::RemoteLake::open(&url)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let staged = rt.block_on(lake.stage())?;
+    opts.lake = staged.path().to_path_buf();
+    let mut summary = run_with_progress(opts, quiet)?;
+    let staging = staged.path().to_path_buf();
+    let published = rt.block_on(staged.publish())?;
+    for q in &mut summary.quarantine_files {
+        if let Ok(rel) = q.strip_prefix(&staging) {
+            *q = format!(
+                "{url}/{}",
+                ingest::sink::manifest::relative(Path::new(""), rel)
+            )
+            .into();
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "kubetrail: committed {} file(s), {} rows, {:.1} MiB to {url} ({} manifest put(s))",
+            published.files,
+            published.rows,
+            mib(published.bytes),
+            published.attempts
+        );
+    }
+    Ok(summary)
 }
 
 /// Ingest with a progress bar on a terminal (bytes read of the total).

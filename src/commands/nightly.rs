@@ -159,7 +159,7 @@ fn report_paths(dir: &Path, now: DateTime<Utc>) -> (PathBuf, PathBuf) {
 }
 
 pub fn run(args: NightlyArgs) -> Result<ExitCode> {
-    let lake = args.lake.lake.clone();
+    let lake = args.lake.local("nightly")?.to_path_buf();
     std::fs::create_dir_all(&args.report_dir)
         .with_context(|| format!("creating {}", args.report_dir.display()))?;
     let state_path = args

@@ -11,7 +11,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.print_kubeconfig {
         return print_kubeconfig(&args);
     }
-    let lake = args.lake.lake.clone();
+    let lake = args.lake.local("serve")?.to_path_buf();
     let mut config = serve::Config::new(lake.clone(), args.listen);
     config.column_key = args.lake.column_key()?;
     if let Some(wal) = &args.wal {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::cli::VerifyArgs;
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
-    let lake = &args.lake.lake;
+    let lake = args.lake.local("verify")?;
     let verdict = ingest::sink::verify::verify(lake)
         .with_context(|| format!("verifying lake {}", lake.display()))?;
     let mut out = std::io::stdout().lock();

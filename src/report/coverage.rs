@@ -39,8 +39,15 @@ pub struct Gap {
     pub hours: i64,
 }
 
-/// Count the quarantined lines under `LAKE/_kubetrail/quarantine` (read only).
-pub fn quarantined(lake: &Path) -> Result<(u64, usize)> {
+/// Count the quarantined lines under `LAKE/_kubetrail/quarantine` (read only), in a folder or
+/// on object storage.
+pub async fn quarantined(lake: &Path) -> Result<(u64, usize)> {
+    if store::is_remote(lake) {
+        let remote = store::RemoteLake::open(&lake.to_string_lossy())?;
+        let files = remote.contents_under("_kubetrail/quarantine").await?;
+        let lines = files.iter().map(|f| lines_in(f)).sum();
+        return Ok((lines, files.len()));
+    }
     let dir = lake.join("_kubetrail").join("quarantine");
     let mut lines = 0u64;
     let mut files = 0usize;
@@ -56,14 +63,19 @@ pub fn quarantined(lake: &Path) -> Result<(u64, usize)> {
             } else {
                 let bytes = std::fs::read(&p)?;
                 files += 1;
-                lines += bytes
-                    .split(|b| *b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .count() as u64;
+                lines += lines_in(&bytes);
             }
         }
     }
     Ok((lines, files))
+}
+
+/// Non-empty lines of a quarantine file.
+fn lines_in(bytes: &[u8]) -> u64 {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64
 }
 
 fn rfc3339(epoch: i64) -> String {

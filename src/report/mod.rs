@@ -163,7 +163,7 @@ pub async fn build(
     let top_source_addresses = facts::top(&ctx, "source_ip", TOP).await?;
     let posture = posture::posture(&ctx, &posture::body_rules(rules)).await?;
     let gaps = coverage::gaps(&ctx).await?;
-    let (quarantined_lines, quarantine_files) = coverage::quarantined(lake)?;
+    let (quarantined_lines, quarantine_files) = coverage::quarantined(lake).await?;
     // Evidence may lie in a baseline rule's history: look it up in the whole lake.
     let lake_ctx = query::session::open_with(lake, &lake_scope, memory, column_key).await?;
     let finding_details = evidence::details(&lake_ctx, &detected, rules).await?;
