@@ -413,7 +413,8 @@ pub struct IngestArgs {
     /// No progress bar and no summary
     #[arg(short, long)]
     pub quiet: bool,
-    /// Files, directories (walked recursively) or - for stdin
+    /// Files, directories (walked recursively), - for stdin, or objects in buckets
+    /// (s3://BUCKET/KEY, or every object under s3://BUCKET/PREFIX/; gs://, az:// too)
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }

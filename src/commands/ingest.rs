@@ -14,7 +14,13 @@ use query::output::visible;
 use crate::cli::IngestArgs;
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
-    let mut opts = IngestOptions::new(args.lake.lake.clone(), args.inputs.clone());
+    // URLs of objects in buckets are listed here; folders and files by the pipeline
+    let (urls, paths): (Vec<_>, Vec<_>) = args
+        .inputs
+        .iter()
+        .cloned()
+        .partition(|p| store::is_remote(p));
+    let mut opts = IngestOptions::new(args.lake.lake.clone(), paths);
     opts.cluster = args.cluster.clone();
     opts.threads = args.threads;
     opts.commit_bytes = args.commit_bytes;
@@ -22,8 +28,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.input_format = args.input_format.reader();
     opts.column_key = args.lake.column_key()?;
     opts.key = args.redaction.source();
-    let summary = if store::is_remote(&args.lake.lake) {
-        into_remote(&mut opts, args.quiet)
+    let remote_lake = store::is_remote(&args.lake.lake);
+    let summary = if remote_lake || !urls.is_empty() {
+        with_object_store(&mut opts, &urls, remote_lake, args.quiet)
     } else {
         run_with_progress(&opts, args.quiet)
     }
@@ -54,16 +61,39 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ingest into a lake on object storage: the run goes into a local staging lake seeded with the
-/// remote lake's metadata, and is then uploaded and committed (see `store::publish`). The
-/// summary names the remote lake's quarantine files.
-fn into_remote(opts: &mut IngestOptions, quiet: bool) -> Result<ingest::Summary> {
-    let url = opts.lake.to_string_lossy().into_owned();
-    let lake = store::RemoteLake::open(&url)?;
+/// Ingest where a bucket is involved: objects under `urls` are inputs (streamed, see
+/// `store::objects`), and a lake on object storage is written through a local staging lake
+/// seeded with its metadata, then uploaded and committed (see `store::publish`); the summary then
+/// names the remote lake's quarantine files.
+fn with_object_store(
+    opts: &mut IngestOptions,
+    urls: &[std::path::PathBuf],
+    remote_lake: bool,
+    quiet: bool,
+) -> Result<ingest::Summary> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let url = opts.lake.to_string_lossy().into_owned();
+    let lake = remote_lake
+        .then(|| store::RemoteLake::open(&url))
+        .transpose()?;
+    let mut skipped = Vec::new();
+    for input in urls {
+        let input = input.to_string_lossy();
+        let listed = rt.block_on(store::inputs_at(&input, lake.as_ref(), rt.handle()))?;
+        opts.objects.extend(listed.inputs);
+        skipped.extend(listed.skipped);
+    }
+    let with_skipped = |mut summary: ingest::Summary| {
+        summary.files_skipped += skipped.len() as u64;
+        summary.skipped.extend(skipped.iter().cloned());
+        summary
+    };
+    let Some(lake) = lake else {
+        return run_with_progress(opts, quiet).map(with_skipped);
+    };
     let staged = rt.block_on(lake.stage())?;
     opts.lake = staged.path().to_path_buf();
     let mut summary = run_with_progress(opts, quiet)?;
@@ -87,7 +117,7 @@ fn into_remote(opts: &mut IngestOptions, quiet: bool) -> Result<ingest::Summary>
             published.attempts
         );
     }
-    Ok(summary)
+    Ok(with_skipped(summary))
 }
 
 /// Ingest with a progress bar on a terminal (bytes read of the total).

@@ -7,9 +7,11 @@
 //! other's files ([`publish`]). Nothing relies on rename, which object stores do not have.
 
 pub mod error;
+pub mod objects;
 pub mod publish;
 pub mod remote;
 
 pub use error::{Result, StoreError};
+pub use objects::inputs_at;
 pub use publish::{Published, StagedRun};
 pub use remote::{RemoteLake, is_remote};

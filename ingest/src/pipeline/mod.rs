@@ -31,7 +31,7 @@ use crate::sink::encryption::ColumnKey;
 use crate::sink::layout::{KeySource, Lake};
 use crate::sink::manifest::Manifest;
 use crate::source::format::InputFormat;
-use crate::source::open::{self, InputPath};
+use crate::source::open::{self, InputPath, RemoteInput};
 use crate::source::reader::{Checkpoint, Chunk, Reader};
 use crate::state::LakeState;
 use dedup::DedupWindow;
@@ -45,6 +45,8 @@ pub struct IngestOptions {
     /// Cluster for every event; `None`: the cluster the input names, else `default`.
     pub cluster: Option<String>,
     pub inputs: Vec<PathBuf>,
+    /// Objects in buckets to read after `inputs` (listed by the `store` crate).
+    pub objects: Vec<Arc<dyn RemoteInput>>,
     /// Parser threads (0: one per core).
     pub threads: usize,
     /// Buffered Arrow bytes (all partitions) above which the largest partition is written out.
@@ -73,6 +75,7 @@ impl IngestOptions {
             lake,
             cluster: None,
             inputs,
+            objects: Vec::new(),
             threads: 0,
             buffer_bytes: 96 << 20,
             commit_bytes: 1 << 30,
@@ -129,19 +132,14 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
     )?;
     // The lake's own files are never inputs (`kubetrail ingest .` with the lake inside `.`).
     let expanded = open::expand(&opts.inputs, &opts.lake)?;
-    let inputs = expanded.inputs;
+    let mut inputs = expanded.inputs;
+    inputs.extend(opts.objects.iter().cloned().map(InputPath::Remote));
     let mut state = LakeState::load(&lake.state_path())?;
     state.version = 1;
     if let Some(dir) = &opts.forget_gone_under {
         state.forget_gone_under(dir);
     }
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| match i {
-            InputPath::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            InputPath::Stdin => None,
-        })
-        .sum();
+    let total: u64 = inputs.iter().filter_map(InputPath::size).sum();
     progress.bytes_total.store(total, Ordering::Relaxed);
     crate::sink::layout::private_dir(&lake.staging())?;
 

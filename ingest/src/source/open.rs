@@ -28,18 +28,53 @@ impl Compression {
     }
 }
 
-/// One input to read: a file path or standard input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An input that is not a local file: an object in a bucket, listed and opened by the caller
+/// (the `store` crate), read like a file (resumed, fingerprinted, decompressed by magic bytes).
+pub trait RemoteInput: Send + Sync + std::fmt::Debug {
+    /// The object's URL, as messages and the resume record name it.
+    fn url(&self) -> &str;
+    /// Its size in bytes.
+    fn size(&self) -> u64;
+    /// Its bytes from the start, streamed.
+    fn open(&self) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// One input to read: a file path, standard input, or an object in a bucket.
+#[derive(Debug, Clone)]
 pub enum InputPath {
     File(PathBuf),
     Stdin,
+    Remote(std::sync::Arc<dyn RemoteInput>),
 }
+
+impl PartialEq for InputPath {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (InputPath::File(a), InputPath::File(b)) => a == b,
+            (InputPath::Stdin, InputPath::Stdin) => true,
+            (InputPath::Remote(a), InputPath::Remote(b)) => a.url() == b.url(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for InputPath {}
 
 impl InputPath {
     pub fn display(&self) -> String {
         match self {
             InputPath::File(p) => p.display().to_string(),
             InputPath::Stdin => "-".to_string(),
+            InputPath::Remote(r) => r.url().to_string(),
+        }
+    }
+
+    /// The input's size in bytes, when known before reading it.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            InputPath::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            InputPath::Stdin => None,
+            InputPath::Remote(r) => Some(r.size()),
         }
     }
 }
@@ -238,6 +273,13 @@ pub fn read_head(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
 pub fn open_raw(input: &InputPath) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     match input {
         InputPath::Stdin => Ok((Box::new(io::stdin()), None)),
+        InputPath::Remote(r) => {
+            let stream = r.open().map_err(|source| IngestError::Input {
+                path: PathBuf::from(r.url()),
+                source,
+            })?;
+            Ok((stream, Some(r.size())))
+        }
         InputPath::File(path) => {
             let meta = std::fs::metadata(path).map_err(input_err(path))?;
             if !meta.is_file() {

@@ -310,7 +310,8 @@ impl Reader {
                 return self.end_with(i, 1, FileEnd::failed(format!("read failed: {e}"), false));
             }
         };
-        let is_file = matches!(input, InputPath::File(_));
+        // files and objects are resumed; standard input is read once
+        let is_file = matches!(input, InputPath::File(_) | InputPath::Remote(_));
         let mut cur = Cursor {
             input: i,
             offset: 0,
