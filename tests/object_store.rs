@@ -505,3 +505,63 @@ fn objects_in_a_bucket_are_inputs_read_like_files_gzip_and_resume_included() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&missing), "{stderr}");
 }
+
+#[test]
+fn an_encrypted_lake_in_a_bucket_needs_its_key_to_be_written_or_analysed() {
+    let Some(s3) = S3Server::start() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("column.key");
+    std::fs::write(&key, "ab".repeat(32)).expect("key");
+    let remote = format!("s3://{BUCKET}/sealed");
+    let a = generated(dir.path(), "a", 12, 1000);
+    let out = stdout_of(
+        s3.kubetrail()
+            .args([
+                "ingest",
+                "--json",
+                "--lake",
+                &remote,
+                "--encryption-key-file",
+            ])
+            .arg(&key)
+            .arg(&a),
+    );
+    let summary: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(summary["rows"], 1000);
+
+    // without the key: ingest refuses naming the bucket's lake, detect refuses before any rule
+    let b = generated(dir.path(), "b", 13, 500);
+    let out = s3
+        .kubetrail()
+        .args(["ingest", "--lake", &remote])
+        .arg(&b)
+        .output()
+        .expect("run ingest");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{remote}/_kubetrail/encryption.json")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("kubetrail-stage-"), "{stderr}");
+    let out = s3
+        .kubetrail()
+        .args(["detect", "--lake", &remote])
+        .output()
+        .expect("run detect");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("pass its key"), "{stderr}");
+    assert!(
+        !stderr.contains("failed"),
+        "refused before running rules: {stderr}"
+    );
+
+    // with it: the bodies read back
+    let n = "SELECT count(*) AS n FROM events WHERE request_object IS NOT NULL";
+    let mut with_key = s3.kubetrail();
+    with_key.arg("query").arg("--encryption-key-file").arg(&key);
+    let bodies = stdout_of(with_key.args(["--format", "jsonl", "--lake", &remote, n]));
+    let bodies: Value = serde_json::from_str(bodies.trim()).expect("row");
+    assert!(bodies["n"].as_i64() > Some(0), "{bodies}");
+}

@@ -56,6 +56,18 @@ pub fn select(
         .collect())
 }
 
+/// The encryption marker of the lake at `lake`, a folder or a bucket.
+fn marker(lake: &Path) -> Result<Option<ingest::sink::encryption::Marker>> {
+    if store::is_remote(lake) {
+        let remote = store::RemoteLake::open(&lake.to_string_lossy())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return Ok(rt.block_on(remote.marker())?);
+    }
+    Ok(ingest::sink::encryption::Marker::load(lake)?)
+}
+
 /// What a detect run over `lake` analyses, from the scope and finding options.
 pub fn options(
     lake: &Path,
@@ -64,7 +76,7 @@ pub fn options(
     args: &FindingArgs,
 ) -> Result<DetectOptions> {
     if column_key.is_none()
-        && let Some(marker) = ingest::sink::encryption::Marker::load(lake)?
+        && let Some(marker) = marker(lake)?
     {
         anyhow::bail!(
             "lake {} keeps {} encrypted (key {}), and the rules read them: pass its key with {}",

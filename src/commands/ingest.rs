@@ -96,8 +96,14 @@ fn with_object_store(
     };
     let staged = rt.block_on(lake.stage())?;
     opts.lake = staged.path().to_path_buf();
-    let mut summary = run_with_progress(opts, quiet)?;
     let staging = staged.path().to_path_buf();
+    // messages name the remote lake, not the staging folder that stands in for it
+    let mut summary = run_with_progress(opts, quiet).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            format!("{e:#}").replace(&*staging.to_string_lossy(), &url)
+        )
+    })?;
     let published = rt.block_on(staged.publish())?;
     for q in &mut summary.quarantine_files {
         if let Ok(rel) = q.strip_prefix(&staging) {
