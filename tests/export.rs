@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 
-use common::{kubetrail, query, stdout_of};
+use common::{in_ci, kubetrail, query, stdout_of};
 use ingest::schema::SCHEMA_VERSION;
 use serde_json::Value;
 
@@ -100,11 +100,6 @@ fn ids(index: &Value, key: &str) -> Vec<String> {
         .iter()
         .map(|e| e["rule_id"].as_str().expect("rule_id").to_string())
         .collect()
-}
-
-/// True when `CI` is set: a missing engine fails instead of skipping.
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 /// Run the driver for `engine`; `None` (after a note) when the engine is not installed here.

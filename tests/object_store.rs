@@ -17,17 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::{kubetrail, stdout_of};
+use common::{in_ci, kubetrail, stdout_of};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use serde_json::Value;
 
 const BUCKET: &str = "audit-lakes";
-
-/// True when `CI` is set: a missing moto fails instead of skipping.
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
 
 /// A moto S3 server on a free loopback port, with one empty bucket; killed when dropped.
 struct S3Server {
@@ -127,10 +122,7 @@ impl S3Server {
     /// Every object in the bucket: key and size.
     fn objects(&self) -> Vec<(String, u64)> {
         let s3 = self.client();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         let metas: Vec<_> = rt
             .block_on(s3.list(None).try_collect::<Vec<_>>())
             .expect("list");
@@ -145,10 +137,7 @@ impl S3Server {
     /// Put `bytes` at `key` in the bucket, as someone copying files in by hand would.
     fn put(&self, key: &str, bytes: Vec<u8>) {
         let s3 = self.client();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = runtime();
         rt.block_on(object_store::ObjectStoreExt::put(
             &s3,
             &object_store::path::Path::parse(key).expect("key"),
@@ -156,6 +145,14 @@ impl S3Server {
         ))
         .expect("put");
     }
+}
+
+/// A runtime for the test's own requests to the bucket.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 impl Drop for S3Server {
@@ -332,10 +329,7 @@ fn readers_see_committed_files_only_and_write_nothing_to_the_bucket() {
         .find(|(k, _)| k.starts_with("lake/events/") && k.ends_with(".parquet"))
         .expect("a data file");
     let stray = key.replace("part-", "copied-part-");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let bytes = rt.block_on(async {
         let lake = store::RemoteLake::with_store(&format!("s3://{BUCKET}"), Arc::new(s3.client()))
             .expect("lake");
@@ -407,10 +401,7 @@ fn the_server_refuses_a_manifest_put_on_a_version_that_is_no_longer_current() {
         "lab",
         &generated(dir.path(), "a", 8, 300),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let lake = store::RemoteLake::with_store(&remote, Arc::new(s3.client())).expect("lake");
         let (_, stale) = lake.manifest().await.expect("read").expect("manifest");

@@ -14,6 +14,12 @@ pub fn kubetrail() -> Command {
     cmd
 }
 
+/// True when `CI` is set: a test that needs an engine or server the machine lacks fails instead
+/// of skipping with a note.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 /// Where the bundled public samples are.
 pub fn public(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
