@@ -322,6 +322,10 @@ fn readers_see_committed_files_only_and_write_nothing_to_the_bucket() {
     let a = generated(dir.path(), "a", 5, 1500);
     let first = ingest(s3.kubetrail(), &remote, "lab", &a);
     let rows_in = first["rows"].as_i64().expect("rows");
+    assert!(
+        !s3.objects().iter().any(|(k, _)| k.ends_with("state.json")),
+        "the resume record is committed inside the manifest, not as an object of its own"
+    );
     // a file copied in by hand, next to the committed ones: no manifest lists it
     let (key, _) = s3
         .objects()

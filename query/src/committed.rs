@@ -371,7 +371,11 @@ mod tests {
                 run: "t".into(),
             })
             .collect();
-        let m = Manifest { version: 1, files };
+        let m = Manifest {
+            version: 1,
+            files,
+            state: None,
+        };
         std::fs::write(
             Manifest::path(dir.path()),
             serde_json::to_vec(&m).expect("json"),

@@ -6,32 +6,37 @@
 //!    name holds the run's id, so nothing existing is overwritten); no reader lists them yet;
 //! 2. a key or encryption marker the run created is uploaded only if none exists (a conditional
 //!    create: two first runs cannot leave two keys);
-//! 3. the manifest is replaced with one that also lists the run's files, conditionally on the
-//!    version read (`If-Match`): a writer that committed in between makes the put fail, and the
-//!    run reads the new manifest and tries again, keeping the other run's files;
-//! 4. the resume record (`_kubetrail/state.json`) is uploaded last.
+//! 3. the manifest is replaced with one that also lists the run's files and holds the resume
+//!    record with the run's progress, conditionally on the version read (`If-Match`): a writer
+//!    that committed in between makes the put fail, and the run reads the new manifest and tries
+//!    again, keeping the other run's files and progress. A run that read an input another run
+//!    committed meanwhile is refused instead, so that its rows are not committed twice.
 //!
-//! A run killed before step 3 leaves uploaded objects that no manifest lists: readers never see
-//! them (they list the manifest, not the bucket). A reader sees one manifest, whole, before or
-//! after a commit.
+//! The files and the record of what they hold are one put: a run killed at any point has either
+//! committed both or neither, and a run killed before step 3 leaves uploaded objects that no
+//! manifest lists: readers never see them (they list the manifest, not the bucket). A reader sees
+//! one manifest, whole, before or after a commit.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use object_store::buffered::BufWriter;
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
 use ingest::sink::encryption::MARKER_FILE;
 use ingest::sink::layout::{META_DIR, private_dir};
 use ingest::sink::manifest::{DataFile, MANIFEST_FILE, MANIFEST_VERSION, Manifest};
+use ingest::state::{FileRecord, LakeState};
 
 use crate::error::{Result, StoreError};
 use crate::remote::{RemoteLake, meta_file};
 
 /// The redaction key's file under `_kubetrail/` (see `ingest::sink::layout`).
 const KEY_FILE: &str = "key";
-/// The resume record's file under `_kubetrail/`.
+/// The resume record's file under `_kubetrail/` in the staging lake (and, in a bucket, where
+/// lakes published before the record moved into the manifest kept it).
 const STATE_FILE: &str = "state.json";
 /// The quarantine's folder under `_kubetrail/`.
 const QUARANTINE_DIR: &str = "quarantine";
@@ -46,9 +51,13 @@ pub struct StagedRun {
     dir: tempfile::TempDir,
     /// Paths of the files the seeded manifest listed: not the run's.
     seeded: Vec<String>,
+    /// The resume record the run started from.
+    seeded_state: LakeState,
     /// Metadata files that existed remotely when the run was staged.
     had_key: bool,
     had_marker: bool,
+    /// The bucket holds a `state.json` of an older publish, which the commit replaces.
+    legacy_state: bool,
 }
 
 /// What [`StagedRun::publish`] did.
@@ -78,27 +87,106 @@ impl RemoteLake {
         let meta = dir.path().join(META_DIR);
         private_dir(&meta)?;
         let mut seeded = Vec::new();
-        if let Some((manifest, _)) = self.manifest().await? {
+        let mut seeded_state = None;
+        if let Some((mut manifest, _)) = self.manifest().await? {
             seeded = manifest.files.iter().map(|f| f.path.clone()).collect();
+            seeded_state = manifest.state.take();
             write_private(
                 &meta.join(MANIFEST_FILE),
                 &serde_json::to_vec(&manifest).map_err(other)?,
             )?;
         }
-        let mut had = [false; 3];
-        for (i, name) in [KEY_FILE, MARKER_FILE, STATE_FILE].into_iter().enumerate() {
+        let mut had = [false; 2];
+        for (i, name) in [KEY_FILE, MARKER_FILE].into_iter().enumerate() {
             if let Some((bytes, _)) = self.read(&meta_file(name)).await? {
                 write_private(&meta.join(name), &bytes)?;
                 had[i] = true;
             }
         }
+        let legacy = match seeded_state {
+            Some(_) => None,
+            None => self.legacy_state().await?,
+        };
+        let legacy_state = legacy.is_some();
+        let seeded_state = seeded_state.or(legacy).unwrap_or_default();
+        if !seeded_state.files.is_empty() {
+            seeded_state.save(&meta.join(STATE_FILE))?;
+        }
         Ok(StagedRun {
             lake: self.clone(),
             dir,
             seeded,
+            seeded_state,
             had_key: had[0],
             had_marker: had[1],
+            legacy_state,
         })
+    }
+
+    /// The resume record an older publish left in `_kubetrail/state.json`, if any.
+    async fn legacy_state(&self) -> Result<Option<LakeState>> {
+        let rel = meta_file(STATE_FILE);
+        let Some((bytes, _)) = self.read(&rel).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.damaged(&rel, format!("not a valid resume record: {e}")))
+    }
+}
+
+/// What a run changed in the resume record it was staged with: the records it wrote and the
+/// ones they replace.
+#[derive(Debug, Default)]
+struct Progress {
+    seeded: HashSet<String>,
+    added: Vec<FileRecord>,
+    removed: HashSet<String>,
+}
+
+impl Progress {
+    fn between(seeded: &LakeState, run: &LakeState) -> Progress {
+        let seeded: HashSet<String> = seeded.files.iter().map(FileRecord::key).collect();
+        let kept: HashSet<String> = run.files.iter().map(FileRecord::key).collect();
+        Progress {
+            added: run
+                .files
+                .iter()
+                .filter(|r| !seeded.contains(&r.key()))
+                .cloned()
+                .collect(),
+            removed: seeded.difference(&kept).cloned().collect(),
+            seeded,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
+    /// Apply the run's progress to the resume record `current` holds now. If another run
+    /// committed progress on an input this run also read (the same beginning), the run's rows
+    /// of it would be committed twice: that input is returned and nothing is applied.
+    fn apply_to(&self, current: &mut LakeState) -> Option<&FileRecord> {
+        let theirs: Vec<&FileRecord> = current
+            .files
+            .iter()
+            .filter(|r| !self.seeded.contains(&r.key()))
+            .collect();
+        let clash = self.added.iter().find(|mine| {
+            theirs.iter().any(|t| {
+                t.content_fingerprint == mine.content_fingerprint
+                    && t.fingerprint_len == mine.fingerprint_len
+            })
+        });
+        if clash.is_some() {
+            return clash;
+        }
+        current.files.retain(|r| !self.removed.contains(&r.key()));
+        for r in &self.added {
+            current.upsert(r.clone(), None);
+        }
+        None
     }
 }
 
@@ -117,6 +205,10 @@ impl StagedRun {
             .into_iter()
             .filter(|f| !self.seeded.contains(&f.path))
             .collect();
+        let progress = Progress::between(
+            &self.seeded_state,
+            &LakeState::load(&self.path().join(META_DIR).join(STATE_FILE))?,
+        );
         let mut out = Published {
             files: added.len(),
             rows: added.iter().map(|f| f.rows).sum(),
@@ -128,7 +220,7 @@ impl StagedRun {
         for rel in self.quarantine_files()? {
             out.bytes += self.upload(&rel).await?;
         }
-        if !added.is_empty() || out.bytes > 0 {
+        if !added.is_empty() || out.bytes > 0 || !progress.is_empty() {
             // a key or marker this run made, unless another run made one first
             for (name, had) in [(KEY_FILE, self.had_key), (MARKER_FILE, self.had_marker)] {
                 let file = self.path().join(META_DIR).join(name);
@@ -136,17 +228,22 @@ impl StagedRun {
                     self.create_once(&meta_file(name), &file).await?;
                 }
             }
-            out.attempts = self.commit(&added).await?;
-        }
-        let state = self.path().join(META_DIR).join(STATE_FILE);
-        if state.exists() {
-            self.upload(&meta_file(STATE_FILE)).await?;
+            out.attempts = self.commit(&added, &progress).await?;
+            if self.legacy_state {
+                // the manifest holds the record now; a stale copy would only mislead
+                let _ = self
+                    .lake
+                    .store()
+                    .delete(&self.lake.object(&meta_file(STATE_FILE)))
+                    .await;
+            }
         }
         Ok(out)
     }
 
-    /// Replace the manifest with one that adds `added`, retrying while other writers commit.
-    async fn commit(&self, added: &[DataFile]) -> Result<u32> {
+    /// Replace the manifest with one that adds `added` and the run's `progress` to the resume
+    /// record, retrying while other writers commit.
+    async fn commit(&self, added: &[DataFile], progress: &Progress) -> Result<u32> {
         let lake = &self.lake;
         let object = lake.object(&meta_file(MANIFEST_FILE));
         for attempt in 1..=COMMIT_TRIES {
@@ -156,10 +253,28 @@ impl StagedRun {
                     Manifest {
                         version: MANIFEST_VERSION,
                         files: Vec::new(),
+                        state: None,
                     },
                     PutMode::Create,
                 ),
             };
+            let mut state = match manifest.state.take() {
+                Some(state) => state,
+                None => lake.legacy_state().await?.unwrap_or_default(),
+            };
+            if let Some(input) = progress.apply_to(&mut state) {
+                return Err(StoreError::Refused {
+                    url: lake.url().to_string(),
+                    message: format!(
+                        "another ingest committed {} (the same input) while this run read it; this run's files are uploaded but not committed, so no row is committed twice: run it again to ingest what is left",
+                        input.path
+                    ),
+                });
+            }
+            if state.version == 0 {
+                state.version = 1;
+            }
+            manifest.state = Some(state);
             for f in added {
                 if !manifest.files.iter().any(|m| m.path == f.path) {
                     manifest.files.push(f.clone());
@@ -306,7 +421,6 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use futures::stream::BoxStream;
-    use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
     use object_store::path::Path as ObjectPath;
     use object_store::{
@@ -481,6 +595,7 @@ mod tests {
             let theirs = Manifest {
                 version: MANIFEST_VERSION,
                 files: theirs,
+                state: None,
             };
             *racing.theirs.lock().expect("lock") = Some((
                 lake.object(&meta_file(MANIFEST_FILE)),
@@ -499,30 +614,161 @@ mod tests {
         }
     }
 
+    /// A resume record for an input beginning with `head`, read to `offset`.
+    fn record(path: &str, head: &str, offset: u64) -> FileRecord {
+        FileRecord {
+            path: path.into(),
+            content_fingerprint: ingest::state::fingerprint(head.as_bytes()),
+            fingerprint_len: head.len() as u64,
+            offset,
+            lines: 1,
+            prefix_hash: Some(format!("{head}@{offset}")),
+            document: false,
+            pending_tail: None,
+            updated: String::new(),
+        }
+    }
+
+    /// Record the run's progress in the staged lake as ingest does: `record` replaces what it
+    /// continues.
+    fn progress_into(staged: &StagedRun, record: FileRecord, continues: Option<&FileRecord>) {
+        let path = staged.path().join(META_DIR).join(STATE_FILE);
+        let mut state = LakeState::load(&path).expect("state");
+        let replaces = continues.map(FileRecord::key);
+        state.upsert(record, replaces.as_deref());
+        state.save(&path).expect("save");
+    }
+
+    fn committed_inputs(m: &Manifest) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = m
+            .state
+            .as_ref()
+            .map(|s| s.files.iter().map(|r| (r.path.clone(), r.offset)).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
     #[tokio::test]
-    async fn a_run_sees_the_remote_key_and_resume_record_and_uploads_its_state_last() {
+    async fn a_run_sees_the_remote_key_and_commits_its_progress_in_the_manifest_put() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let lake = lake_on(store.clone());
-        for (name, bytes) in [(KEY_FILE, &[7u8; 32][..]), (STATE_FILE, b"{}")] {
+        store
+            .put(
+                &lake.object(&meta_file(KEY_FILE)),
+                PutPayload::from(vec![7u8; 32]),
+            )
+            .await
+            .expect("put");
+        let staged = lake.stage().await.expect("stage");
+        let meta = staged.path().join(META_DIR);
+        assert_eq!(std::fs::read(meta.join(KEY_FILE)).expect("key"), [7u8; 32]);
+        let first = record("a.log", "head-a", 10);
+        progress_into(&staged, first.clone(), None);
+        run_into(&staged, &[data_file("r1")]);
+        staged.publish().await.expect("publish");
+        let (manifest, _) = lake.manifest().await.expect("read").expect("manifest");
+        assert_eq!(paths(&manifest), [data_file("r1").path.as_str()]);
+        assert_eq!(committed_inputs(&manifest), [("a.log".to_string(), 10)]);
+        assert!(
+            lake.read(&meta_file(STATE_FILE))
+                .await
+                .expect("read")
+                .is_none(),
+            "the record is not a second object that a kill could leave behind the manifest"
+        );
+
+        // the next run resumes from the committed record and replaces it
+        let staged = lake.stage().await.expect("stage");
+        let seeded =
+            LakeState::load(&staged.path().join(META_DIR).join(STATE_FILE)).expect("state");
+        assert_eq!(seeded.files, std::slice::from_ref(&first));
+        progress_into(&staged, record("a.log", "head-a", 25), Some(&first));
+        run_into(&staged, &[data_file("r2")]);
+        staged.publish().await.expect("publish");
+        let (manifest, _) = lake.manifest().await.expect("read").expect("manifest");
+        assert_eq!(committed_inputs(&manifest), [("a.log".to_string(), 25)]);
+    }
+
+    #[tokio::test]
+    async fn a_lake_published_with_a_separate_record_is_resumed_and_migrated() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let lake = lake_on(store.clone());
+        let old = LakeState {
+            version: 1,
+            files: vec![record("old.log", "head-old", 5)],
+        };
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            files: vec![data_file("old")],
+            state: None,
+        };
+        for (name, bytes) in [
+            (STATE_FILE, serde_json::to_vec(&old).expect("json")),
+            (MANIFEST_FILE, serde_json::to_vec(&manifest).expect("json")),
+        ] {
             store
-                .put(
-                    &lake.object(&meta_file(name)),
-                    PutPayload::from(bytes.to_vec()),
-                )
+                .put(&lake.object(&meta_file(name)), PutPayload::from(bytes))
                 .await
                 .expect("put");
         }
         let staged = lake.stage().await.expect("stage");
-        let meta = staged.path().join(META_DIR);
-        assert_eq!(std::fs::read(meta.join(KEY_FILE)).expect("key"), [7u8; 32]);
-        std::fs::write(meta.join(STATE_FILE), b"{\"files\":[]}").expect("state");
-        run_into(&staged, &[data_file("r1")]);
+        let seeded =
+            LakeState::load(&staged.path().join(META_DIR).join(STATE_FILE)).expect("state");
+        assert_eq!(seeded, old);
+        progress_into(&staged, record("new.log", "head-new", 7), None);
+        run_into(&staged, &[data_file("new")]);
         staged.publish().await.expect("publish");
-        let (state, _) = lake
-            .read(&meta_file(STATE_FILE))
+        let (manifest, _) = lake.manifest().await.expect("read").expect("manifest");
+        assert_eq!(
+            committed_inputs(&manifest),
+            [("new.log".to_string(), 7), ("old.log".to_string(), 5)]
+        );
+        assert!(
+            lake.read(&meta_file(STATE_FILE))
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_runs_keep_each_others_progress_and_the_second_reader_of_an_input_is_refused()
+     {
+        let lake = lake_on(Arc::new(InMemory::new()));
+        let first = lake.stage().await.expect("stage");
+        let second = lake.stage().await.expect("stage");
+        let third = lake.stage().await.expect("stage");
+        progress_into(&first, record("a.log", "head-a", 10), None);
+        run_into(&first, &[data_file("first")]);
+        progress_into(&second, record("b.log", "head-b", 20), None);
+        run_into(&second, &[data_file("second")]);
+        // the same content as the first run's input, under another name
+        progress_into(&third, record("copy-of-a.log", "head-a", 10), None);
+        run_into(&third, &[data_file("third")]);
+        first.publish().await.expect("publish");
+        second.publish().await.expect("publish");
+        let refused = third
+            .publish()
             .await
-            .expect("read")
-            .expect("state");
-        assert_eq!(&state[..], b"{\"files\":[]}");
+            .expect_err("read what the first committed");
+        assert!(
+            refused
+                .to_string()
+                .contains("copy-of-a.log (the same input)"),
+            "{refused}"
+        );
+        let (manifest, _) = lake.manifest().await.expect("read").expect("manifest");
+        assert_eq!(
+            paths(&manifest),
+            [
+                data_file("first").path.as_str(),
+                data_file("second").path.as_str()
+            ]
+        );
+        assert_eq!(
+            committed_inputs(&manifest),
+            [("a.log".to_string(), 10), ("b.log".to_string(), 20)]
+        );
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{EVENTS_DIR, META_DIR};
 use crate::error::{IngestError, Result, lake_err};
+use crate::state::LakeState;
 
 /// File name under `_kubetrail/`.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -34,6 +35,11 @@ pub struct DataFile {
 pub struct Manifest {
     pub version: u32,
     pub files: Vec<DataFile>,
+    /// The resume record of a lake on object storage, committed in the same put as the files it
+    /// accounts for (there is no journal there). A local lake keeps it in `state.json`, which
+    /// its journal commits with the manifest, and leaves this out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<LakeState>,
 }
 
 impl Manifest {
@@ -72,6 +78,7 @@ impl Manifest {
         Ok(Manifest {
             version: MANIFEST_VERSION,
             files,
+            state: None,
         })
     }
 
