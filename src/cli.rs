@@ -37,7 +37,7 @@ impl LakeArgs {
     pub fn local(&self, command: &str) -> anyhow::Result<&std::path::Path> {
         if store::is_remote(&self.lake) {
             anyhow::bail!(
-                "`kubetrail {command}` works on a lake in a folder; {} is on object storage, where ingest, query, shell, detect, report and timeline work",
+                "`kubetrail {command}` works on a lake in a folder; {} is on object storage, where ingest, nightly, compact, verify, query, shell, detect, report and timeline work",
                 self.lake.display()
             );
         }
@@ -255,6 +255,7 @@ The JSON's `findings` array holds exactly what `kubetrail detect --format jsonl`
     #[command(after_help = "Examples:
   kubetrail nightly --lake /data/lake --input /var/log/kubernetes/audit --report-dir /data/reports --fail-on high
   kubetrail nightly --lake ./lake --input ./incoming --state ./nightly-state.json --baseline 14d
+  kubetrail nightly --lake s3://audit-lakes/prod --input s3://exports/eks/ --report-dir ./reports
 
 The window is the event-time range of the rows this run added, extended back by the longest rule
 look-back. A finding is reported again only when it holds evidence no earlier run reported.")]
@@ -750,7 +751,8 @@ pub struct NightlyArgs {
     pub lake: LakeArgs,
     #[command(flatten)]
     pub redaction: RedactionKeyArgs,
-    /// Folder (walked recursively) whose new and grown files are ingested
+    /// Folder (walked recursively) whose new and grown files are ingested, or a bucket's URL
+    /// (`s3://BUCKET/PREFIX`) whose new and grown objects are
     #[arg(long)]
     pub input: PathBuf,
     /// Cluster name for the ingested events [default: the one the input names, else `default`]

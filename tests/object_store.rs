@@ -345,6 +345,22 @@ fn readers_see_committed_files_only_and_write_nothing_to_the_bucket() {
     let n = "SELECT count(*) AS n FROM events";
     assert_eq!(rows(s3.kubetrail(), &remote, n)[0]["n"], rows_in);
     findings(s3.kubetrail(), &remote);
+    // verify checks every listed object and names the one no manifest lists
+    let out = s3
+        .kubetrail()
+        .args(["verify", "--json", "--lake", &remote])
+        .output()
+        .expect("run verify");
+    assert_eq!(out.status.code(), Some(1), "the stray object is a fault");
+    let verdict: Value = serde_json::from_slice(&out.stdout).expect("verdict");
+    assert_eq!(verdict["rows"], rows_in, "{verdict}");
+    let faults = verdict["faults"].as_array().expect("faults");
+    assert_eq!(faults.len(), 1, "{verdict}");
+    assert_eq!(
+        faults[0]["path"],
+        format!("s3://{BUCKET}/{stray}"),
+        "{verdict}"
+    );
     assert_eq!(s3.objects(), before, "a reader changed the bucket");
 
     // a second run adds to the lake; the input it already holds is skipped, not doubled
@@ -372,7 +388,10 @@ fn a_url_that_holds_no_lake_or_a_local_only_command_is_refused_and_nothing_is_cr
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("no lake at {empty}")), "{stderr}");
-    for command in ["verify", "compact"] {
+    for (command, says) in [
+        ("verify", format!("no lake at {empty}")),
+        ("compact", format!("no lake at {empty}")),
+    ] {
         let out = s3
             .kubetrail()
             .current_dir(dir.path())
@@ -381,7 +400,7 @@ fn a_url_that_holds_no_lake_or_a_local_only_command_is_refused_and_nothing_is_cr
             .expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{command}");
-        assert!(stderr.contains("object storage"), "{command}: {stderr}");
+        assert!(stderr.contains(&says), "{command}: {stderr}");
     }
     assert!(s3.objects().is_empty(), "{:?}", s3.objects());
     assert_eq!(
@@ -559,4 +578,180 @@ fn an_encrypted_lake_in_a_bucket_needs_its_key_to_be_written_or_analysed() {
     let bodies = stdout_of(with_key.args(["--format", "jsonl", "--lake", &remote, n]));
     let bodies: Value = serde_json::from_str(bodies.trim()).expect("row");
     assert!(bodies["n"].as_i64() > Some(0), "{bodies}");
+}
+
+/// `kubetrail nightly --lake URL --input FOLDER|URL` in `cwd`: exit code, the rule and cited
+/// audit IDs of each finding of the report it wrote (if one), and what it printed.
+fn nightly(
+    mut cmd: Command,
+    lake: &str,
+    input: &str,
+    reports: &Path,
+) -> (i32, Vec<(String, Vec<String>)>, String) {
+    let before: Vec<_> = list_reports(reports);
+    let out = cmd
+        .args([
+            "nightly",
+            "--fail-on",
+            "high",
+            "--lake",
+            lake,
+            "--input",
+            input,
+        ])
+        .arg("--report-dir")
+        .arg(reports)
+        .output()
+        .expect("run nightly");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new: Vec<_> = list_reports(reports)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(new.len() <= 1, "{new:?}");
+    let mut found = Vec::new();
+    if let Some(report) = new.first() {
+        let doc: Value =
+            serde_json::from_slice(&std::fs::read(report).expect("report")).expect("JSON");
+        for f in doc["findings"].as_array().expect("findings") {
+            let mut ids: Vec<String> = f["audit_ids"]
+                .as_array()
+                .expect("audit_ids")
+                .iter()
+                .map(|id| id.as_str().expect("id").to_string())
+                .collect();
+            ids.sort();
+            found.push((f["rule_id"].as_str().expect("rule").to_string(), ids));
+        }
+        found.sort();
+    }
+    (out.status.code().unwrap_or(-1), found, printed)
+}
+
+/// The JSON reports in `dir` (not the state).
+fn list_reports(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with("report-") && n.ends_with(".json"))
+        })
+        .collect()
+}
+
+#[test]
+fn nightly_over_a_bucket_reports_what_it_reports_over_a_folder_and_analyses_each_file_once() {
+    let Some(s3) = S3Server::start() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("mkdir");
+    let a = generated(&incoming, "a", 11, 1500);
+    s3.put("exports/a.log", std::fs::read(&a).expect("generated input"));
+    let remote = format!("s3://{BUCKET}/lake");
+    let exports = format!("s3://{BUCKET}/exports/");
+    let local = dir.path().join("lake");
+
+    let (code, in_folder, out) = nightly(
+        kubetrail(),
+        &local.to_string_lossy(),
+        &incoming.to_string_lossy(),
+        &dir.path().join("reports-folder"),
+    );
+    assert_eq!(code, 3, "the generated attacks are reported:\n{out}");
+    assert!(!in_folder.is_empty());
+    let reports = dir.path().join("reports-bucket");
+    let (code, in_bucket, out) = nightly(s3.kubetrail(), &remote, &exports, &reports);
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        in_bucket, in_folder,
+        "the same input reports the same findings from a bucket"
+    );
+
+    // nothing new: nothing ingested, analysed or reported
+    let n = "SELECT count(*) AS n FROM events";
+    let rows_before = rows(s3.kubetrail(), &remote, n)[0]["n"].clone();
+    let (code, again, out) = nightly(s3.kubetrail(), &remote, &exports, &reports);
+    assert_eq!((code, again.len()), (0, 0), "{out}");
+    assert!(out.contains("nothing new to analyse"), "{out}");
+    assert_eq!(rows(s3.kubetrail(), &remote, n)[0]["n"], rows_before);
+
+    // a new object: only its rows are analysed, and evidence reported before is not again
+    let b = generated(dir.path(), "b", 12, 1500);
+    s3.put("exports/b.log", std::fs::read(&b).expect("generated input"));
+    let (code, _, out) = nightly(s3.kubetrail(), &remote, &exports, &reports);
+    assert!(code == 0 || code == 3, "{out}");
+    assert!(out.contains("analysing 2 new Parquet file(s)"), "{out}");
+    assert_eq!(list_reports(&reports).len(), 2);
+}
+
+#[test]
+fn compacting_a_bucket_lake_merges_its_files_and_changes_no_answer() {
+    let Some(s3) = S3Server::start() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = format!("s3://{BUCKET}/lake");
+    // three runs, each a file in each of the two days' partitions
+    for (name, seed) in [("a", 21), ("b", 22), ("c", 23)] {
+        let input = generated(dir.path(), name, seed, 800);
+        ingest(s3.kubetrail(), &remote, "lab", &input);
+    }
+    let data_objects = |s3: &S3Server| -> Vec<String> {
+        let mut keys: Vec<String> = s3
+            .objects()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("lake/events/") || k.starts_with("lake/summary/"))
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(data_objects(&s3).len(), 12, "{:?}", data_objects(&s3));
+    let answers = rows(s3.kubetrail(), &remote, PER_CLUSTER);
+    let found = findings(s3.kubetrail(), &remote);
+
+    let out = stdout_of(
+        s3.kubetrail()
+            .args(["compact", "--json", "--lake", &remote]),
+    );
+    let summary: Value = serde_json::from_str(&out).expect("summary");
+    let compacted = summary["compacted"].as_array().expect("compacted");
+    assert_eq!(compacted.len(), 2, "{summary}");
+    assert!(
+        compacted
+            .iter()
+            .all(|c| c["files_in"] == 3 && c["files_out"] == 1),
+        "{summary}"
+    );
+    // one data and one summary file per partition; the replaced objects are gone
+    assert_eq!(data_objects(&s3).len(), 4, "{:?}", data_objects(&s3));
+    assert_eq!(rows(s3.kubetrail(), &remote, PER_CLUSTER), answers);
+    assert_eq!(findings(s3.kubetrail(), &remote), found);
+    let verified = s3
+        .kubetrail()
+        .args(["verify", "--lake", &remote])
+        .output()
+        .expect("verify");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    // nothing left to merge
+    let out = stdout_of(
+        s3.kubetrail()
+            .args(["compact", "--json", "--lake", &remote]),
+    );
+    let again: Value = serde_json::from_str(&out).expect("summary");
+    assert_eq!(
+        again["compacted"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+    assert_eq!(again["partitions_unchanged"], 2, "{again}");
 }

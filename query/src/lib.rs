@@ -14,6 +14,7 @@ pub mod actor;
 pub mod committed;
 pub mod csr;
 pub mod error;
+pub mod files;
 pub mod ioc;
 pub mod lake;
 pub mod memory;

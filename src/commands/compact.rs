@@ -10,15 +10,22 @@ use query::output::visible;
 use crate::cli::CompactArgs;
 
 pub fn run(args: CompactArgs) -> Result<ExitCode> {
-    let mut opts = CompactOptions::new(args.lake.local("compact")?.to_path_buf());
+    let mut opts = CompactOptions::new(args.lake.lake.clone());
     opts.cluster = args.cluster.clone();
     opts.day = args.day.clone();
     opts.target_size = args.target_size;
     opts.lock_wait = args.lock.lock_wait;
     opts.column_key = args.lake.column_key()?;
     opts.key = args.redaction.source();
-    let summary =
-        compact(&opts).with_context(|| format!("compacting lake {}", args.lake.lake.display()))?;
+    let summary = if store::is_remote(&opts.lake) {
+        let remote = store::RemoteLake::open(&opts.lake.to_string_lossy())?;
+        super::runtime()?
+            .block_on(remote.compact(&opts))
+            .map_err(anyhow::Error::from)
+    } else {
+        compact(&opts).map_err(anyhow::Error::from)
+    }
+    .with_context(|| format!("compacting lake {}", args.lake.lake.display()))?;
     if !args.quiet {
         super::to_stdout(|out| {
             if args.json {

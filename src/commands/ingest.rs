@@ -28,13 +28,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
     opts.input_format = args.input_format.reader();
     opts.column_key = args.lake.column_key()?;
     opts.key = args.redaction.source();
-    let remote_lake = store::is_remote(&args.lake.lake);
-    let summary = if remote_lake || !urls.is_empty() {
-        with_object_store(&mut opts, &urls, remote_lake, args.quiet)
-    } else {
-        run_with_progress(&opts, args.quiet)
-    }
-    .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
+    let summary = into_lake(&mut opts, &urls, args.quiet)
+        .with_context(|| format!("ingesting into lake {}", args.lake.lake.display()))?;
     if !args.quiet {
         super::to_stdout(|out| {
             if args.json {
@@ -59,6 +54,21 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(4));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ingest `opts`' inputs and the objects under `urls` into `opts.lake`, a folder or a bucket:
+/// what `ingest` and `nightly` run.
+pub fn into_lake(
+    opts: &mut IngestOptions,
+    urls: &[std::path::PathBuf],
+    quiet: bool,
+) -> Result<ingest::Summary> {
+    let remote_lake = store::is_remote(&opts.lake);
+    if remote_lake || !urls.is_empty() {
+        with_object_store(opts, urls, remote_lake, quiet)
+    } else {
+        run_with_progress(opts, quiet)
+    }
 }
 
 /// Ingest where a bucket is involved: objects under `urls` are inputs (streamed, see

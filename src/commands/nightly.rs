@@ -3,6 +3,9 @@
 //! look-back, never the wall clock), write a report of the findings with new evidence, and
 //! exit 3 when one reaches `--fail-on`.
 //!
+//! The lake and the input may be folders or URLs of buckets (`s3://`, `gs://`, `az://`): the new
+//! rows are the event files the lake's manifest lists that no earlier run analysed.
+//!
 //! Its state (which Parquet files were analysed, which evidence was reported) is written only
 //! after the report: a run killed anywhere leaves the next run to analyse the same new files.
 //! Ingest is called through the same function `kubetrail ingest` uses and resumes by its own
@@ -16,6 +19,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+
+use ingest::sink::layout::EVENTS_DIR;
 
 use crate::cli::NightlyArgs;
 
@@ -58,60 +63,6 @@ fn evidence_key(rule: &str, audit_id: &str) -> String {
     h.update(b"\0");
     h.update(audit_id.as_bytes());
     format!("{:016x}", h.digest())
-}
-
-/// Every Parquet file of the lake's events, relative to the lake.
-fn parquet_files(lake: &Path) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![lake.join(ingest::sink::layout::EVENTS_DIR)];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("listing {}", d.display())),
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet")
-                && let Ok(rel) = p.strip_prefix(lake)
-            {
-                out.insert(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The event-time range of the rows in `files`.
-async fn time_range(
-    lake: &Path,
-    files: &[String],
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
-    let ctx = datafusion::prelude::SessionContext::new();
-    let paths: Vec<String> = files
-        .iter()
-        .map(|f| lake.join(f).to_string_lossy().into_owned())
-        .collect();
-    let df = ctx
-        .read_parquet(paths, datafusion::prelude::ParquetReadOptions::default())
-        .await?;
-    ctx.register_table("new_rows", df.into_view())?;
-    let batches = ctx
-        .sql("SELECT min(ts) AS first, max(ts) AS last FROM new_rows")
-        .await?
-        .collect()
-        .await?;
-    let rows = rules::finding::rows(&batches);
-    let parse = |k: &str| {
-        rows.first()
-            .and_then(|r| r.get(k))
-            .and_then(|v| v.as_str())
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    Ok(parse("first").zip(parse("last")))
 }
 
 /// The longest `INTERVAL 'N unit'` any rule's SQL reaches back.
@@ -159,7 +110,8 @@ fn report_paths(dir: &Path, now: DateTime<Utc>) -> (PathBuf, PathBuf) {
 }
 
 pub fn run(args: NightlyArgs) -> Result<ExitCode> {
-    let lake = args.lake.local("nightly")?.to_path_buf();
+    // a folder or a bucket's URL, for the lake and for the input
+    let lake = args.lake.lake.clone();
     std::fs::create_dir_all(&args.report_dir)
         .with_context(|| format!("creating {}", args.report_dir.display()))?;
     let state_path = args
@@ -169,12 +121,17 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     let mut state = State::load(&state_path)?;
     let quiet = !std::io::stderr().is_terminal();
 
-    let mut opts = ingest::IngestOptions::new(lake.clone(), vec![args.input.clone()]);
+    let (urls, paths) = if store::is_remote(&args.input) {
+        (vec![args.input.clone()], Vec::new())
+    } else {
+        (Vec::new(), vec![args.input.clone()])
+    };
+    let mut opts = ingest::IngestOptions::new(lake.clone(), paths);
     opts.key = args.redaction.source();
     opts.column_key = args.lake.column_key()?;
     opts.cluster = args.cluster.clone();
     opts.lock_wait = args.lock.lock_wait;
-    let summary = super::ingest::run_with_progress(&opts, quiet).with_context(|| {
+    let summary = super::ingest::into_lake(&mut opts, &urls, quiet).with_context(|| {
         format!(
             "ingesting {} into lake {}",
             args.input.display(),
@@ -189,8 +146,16 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
         eprintln!("error: {e}");
     }
 
-    let all = parquet_files(&lake)?;
-    let new: Vec<String> = all.difference(&state.analysed).cloned().collect();
+    let rt = super::runtime()?;
+    // the committed event files, as readers see them; those no run analysed are new
+    let manifest = rt
+        .block_on(query::files::manifest(&lake))?
+        .unwrap_or_default();
+    let new: Vec<&ingest::sink::manifest::DataFile> = manifest
+        .files
+        .iter()
+        .filter(|f| Path::new(&f.path).starts_with(EVENTS_DIR) && !state.analysed.contains(&f.path))
+        .collect();
     if new.is_empty() {
         println!("nothing new to analyse; no report written");
         return Ok(if summary.errors.is_empty() {
@@ -199,10 +164,9 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
             ExitCode::from(1)
         });
     }
-    let rt = super::runtime()?;
-    let Some((first, last)) = rt.block_on(time_range(&lake, &new))? else {
+    let Some((first, last)) = rt.block_on(query::files::time_range(&lake, &new))? else {
         println!("the new files hold no events; no report written");
-        state.analysed.extend(new);
+        state.analysed.extend(new.iter().map(|f| f.path.clone()));
         state.save(&state_path)?;
         return Ok(ExitCode::SUCCESS);
     };
@@ -269,7 +233,7 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
     std::fs::write(&json_path, serde_json::to_string_pretty(&doc)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
 
-    state.analysed.extend(new);
+    state.analysed.extend(new.iter().map(|f| f.path.clone()));
     state.reported.extend(keys);
     state.schema_version = STATE_VERSION.into();
     state.save(&state_path)?;

@@ -8,9 +8,16 @@ use anyhow::{Context, Result};
 use crate::cli::VerifyArgs;
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
-    let lake = args.lake.local("verify")?;
-    let verdict = ingest::sink::verify::verify(lake)
-        .with_context(|| format!("verifying lake {}", lake.display()))?;
+    let lake = args.lake.lake.as_path();
+    let verdict = if store::is_remote(lake) {
+        let remote = store::RemoteLake::open(&lake.to_string_lossy())?;
+        super::runtime()?
+            .block_on(remote.verify())
+            .map_err(anyhow::Error::from)
+    } else {
+        ingest::sink::verify::verify(lake).map_err(anyhow::Error::from)
+    }
+    .with_context(|| format!("verifying lake {}", lake.display()))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&verdict)?)?;

@@ -6,10 +6,12 @@
 //! files it adds are uploaded, with a conditional put so that concurrent writers never lose each
 //! other's files ([`publish`]). Nothing relies on rename, which object stores do not have.
 
+pub mod compact;
 pub mod error;
 pub mod objects;
 pub mod publish;
 pub mod remote;
+pub mod verify;
 
 pub use error::{Result, StoreError};
 pub use objects::inputs_at;

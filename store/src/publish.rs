@@ -65,6 +65,8 @@ pub struct StagedRun {
 pub struct Published {
     /// Data and summary files the commit added.
     pub files: usize,
+    /// Files the commit no longer lists (replaced by a compaction), deleted after it.
+    pub removed: usize,
     /// Their bytes, with the quarantine files'.
     pub bytes: u64,
     /// Rows the commit added.
@@ -200,6 +202,13 @@ impl StagedRun {
     /// comment). The staging folder is removed afterwards, whatever the outcome.
     pub async fn publish(self) -> Result<Published> {
         let local = Manifest::load(self.path())?.unwrap_or_default();
+        // files a compaction in the staging lake replaced
+        let removed: Vec<String> = self
+            .seeded
+            .iter()
+            .filter(|p| !local.files.iter().any(|f| &f.path == *p))
+            .cloned()
+            .collect();
         let added: Vec<DataFile> = local
             .files
             .into_iter()
@@ -211,6 +220,7 @@ impl StagedRun {
         );
         let mut out = Published {
             files: added.len(),
+            removed: removed.len(),
             rows: added.iter().map(|f| f.rows).sum(),
             ..Published::default()
         };
@@ -220,7 +230,7 @@ impl StagedRun {
         for rel in self.quarantine_files()? {
             out.bytes += self.upload(&rel).await?;
         }
-        if !added.is_empty() || out.bytes > 0 || !progress.is_empty() {
+        if !added.is_empty() || !removed.is_empty() || out.bytes > 0 || !progress.is_empty() {
             // a key or marker this run made, unless another run made one first
             for (name, had) in [(KEY_FILE, self.had_key), (MARKER_FILE, self.had_marker)] {
                 let file = self.path().join(META_DIR).join(name);
@@ -228,7 +238,12 @@ impl StagedRun {
                     self.create_once(&meta_file(name), &file).await?;
                 }
             }
-            out.attempts = self.commit(&added, &progress).await?;
+            out.attempts = self.commit(&added, &removed, &progress).await?;
+            // readers that open the lake from now on do not list them; one that cannot be
+            // deleted is left for `kubetrail verify` to name (no manifest lists it)
+            for rel in &removed {
+                let _ = self.lake.store().delete(&self.lake.object(rel)).await;
+            }
             if self.legacy_state {
                 // the manifest holds the record now; a stale copy would only mislead
                 let _ = self
@@ -241,9 +256,14 @@ impl StagedRun {
         Ok(out)
     }
 
-    /// Replace the manifest with one that adds `added` and the run's `progress` to the resume
-    /// record, retrying while other writers commit.
-    async fn commit(&self, added: &[DataFile], progress: &Progress) -> Result<u32> {
+    /// Replace the manifest with one that adds `added`, no longer lists `removed` and adds the
+    /// run's `progress` to the resume record, retrying while other writers commit.
+    async fn commit(
+        &self,
+        added: &[DataFile],
+        removed: &[String],
+        progress: &Progress,
+    ) -> Result<u32> {
         let lake = &self.lake;
         let object = lake.object(&meta_file(MANIFEST_FILE));
         for attempt in 1..=COMMIT_TRIES {
@@ -271,6 +291,18 @@ impl StagedRun {
                     ),
                 });
             }
+            if let Some(gone) = removed
+                .iter()
+                .find(|p| !manifest.files.iter().any(|f| &f.path == *p))
+            {
+                return Err(StoreError::Refused {
+                    url: lake.url().to_string(),
+                    message: format!(
+                        "another writer replaced {gone} while this run merged it (a concurrent compaction); this run's files are uploaded but not committed: run it again"
+                    ),
+                });
+            }
+            manifest.files.retain(|f| !removed.contains(&f.path));
             if state.version == 0 {
                 state.version = 1;
             }
@@ -769,6 +801,48 @@ mod tests {
         assert_eq!(
             committed_inputs(&manifest),
             [("a.log".to_string(), 10), ("b.log".to_string(), 20)]
+        );
+    }
+
+    /// Replace `old` by `new` in the staged lake as a compaction does.
+    fn compact_into(staged: &StagedRun, old: &DataFile, new: &DataFile) {
+        let mut manifest = Manifest::load(staged.path())
+            .expect("manifest")
+            .expect("seeded");
+        manifest.files.retain(|f| f.path != old.path);
+        std::fs::write(
+            Manifest::path(staged.path()),
+            serde_json::to_vec(&manifest).expect("json"),
+        )
+        .expect("manifest");
+        run_into(staged, std::slice::from_ref(new));
+    }
+
+    #[tokio::test]
+    async fn a_compaction_replaces_files_and_one_that_lost_them_to_another_is_refused() {
+        let lake = lake_on(Arc::new(InMemory::new()));
+        let staged = lake.stage().await.expect("stage");
+        run_into(&staged, &[data_file("small")]);
+        staged.publish().await.expect("publish");
+        let first = lake.stage().await.expect("stage");
+        let second = lake.stage().await.expect("stage");
+        compact_into(&first, &data_file("small"), &data_file("merged1"));
+        compact_into(&second, &data_file("small"), &data_file("merged2"));
+        let published = first.publish().await.expect("publish");
+        assert_eq!((published.files, published.removed), (1, 1));
+        let refused = second.publish().await.expect_err("its input is gone");
+        assert!(
+            refused.to_string().contains("another writer replaced"),
+            "{refused}"
+        );
+        let (manifest, _) = lake.manifest().await.expect("read").expect("manifest");
+        assert_eq!(paths(&manifest), [data_file("merged1").path.as_str()]);
+        assert!(
+            lake.read(&data_file("small").path)
+                .await
+                .expect("read")
+                .is_none(),
+            "the replaced object is deleted after the commit"
         );
     }
 }

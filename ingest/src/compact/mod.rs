@@ -47,6 +47,9 @@ pub struct CompactOptions {
     pub cluster: Option<String>,
     /// Only this day's partitions (`YYYY-MM-DD`).
     pub day: Option<String>,
+    /// Only these partitions, as lake paths `events/cluster=C/day=D` (a lake on object storage
+    /// is compacted a partition at a time, from a staging lake holding that partition's files).
+    pub partitions: Option<Vec<String>>,
     /// Files smaller than this are merged, into files of about this size.
     pub target_size: u64,
     /// Where the redaction key is (the lake is opened as every writer opens it).
@@ -63,6 +66,7 @@ impl CompactOptions {
             lake,
             cluster: None,
             day: None,
+            partitions: None,
             target_size: DEFAULT_TARGET_SIZE,
             key: KeySource::InLake,
             column_key: None,
@@ -219,8 +223,63 @@ fn select(manifest: &Manifest, opts: &CompactOptions) -> Vec<Partition> {
     }
     parts
         .into_iter()
+        .filter(|(dir, _)| {
+            opts.partitions
+                .as_ref()
+                .is_none_or(|only| only.contains(dir))
+        })
         .map(|(dir, files)| Partition { dir, files })
         .collect()
+}
+
+/// What a compaction of a lake would read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Partitions the options select.
+    pub selected: usize,
+    /// Those with files to merge (at least two smaller than the target size): the partition's
+    /// lake path `events/cluster=C/day=D`, those files and its summary files.
+    pub merges: Vec<(String, Vec<DataFile>)>,
+}
+
+/// What compacting the lake `manifest` describes with `opts` would read.
+pub fn plan(manifest: &Manifest, opts: &CompactOptions) -> Plan {
+    let parts = select(manifest, opts);
+    let selected = parts.len();
+    let merges = parts
+        .into_iter()
+        .filter_map(|part| {
+            let small: Vec<DataFile> = part
+                .files
+                .into_iter()
+                .filter(|f| f.size < opts.target_size)
+                .collect();
+            if small.len() < 2 {
+                return None;
+            }
+            let summaries = summary_dir(&part.dir);
+            let mut read = small;
+            read.extend(
+                manifest
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with(&summaries))
+                    .cloned(),
+            );
+            Some((part.dir, read))
+        })
+        .collect();
+    Plan { selected, merges }
+}
+
+/// `summary/cluster=C/day=D/` of the partition `events/cluster=C/day=D`.
+fn summary_dir(partition: &str) -> String {
+    format!(
+        "{SUMMARY_DIR}/{}/",
+        partition
+            .strip_prefix(&format!("{EVENTS_DIR}/"))
+            .unwrap_or(partition)
+    )
 }
 
 /// Merge `small` (files of `part`) and commit the result: new files in, `small` out.
@@ -327,12 +386,7 @@ fn compact_partition(
     }
     let mut replaced: Vec<DataFile> = small.to_vec();
     // The partition's summary files (one per ingested data file) become one.
-    let summary_dir = format!(
-        "{SUMMARY_DIR}/{}/",
-        part.dir
-            .strip_prefix(&format!("{EVENTS_DIR}/"))
-            .unwrap_or(&part.dir)
-    );
+    let summary_dir = summary_dir(&part.dir);
     let summaries: Vec<DataFile> = lake
         .manifest
         .files

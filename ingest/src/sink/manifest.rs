@@ -138,6 +138,21 @@ pub fn checksum(path: &Path) -> Result<String> {
     Ok(format!("{:032x}", hasher.digest128()))
 }
 
+/// [`checksum`] of a file's bytes held in memory (an object downloaded from a bucket).
+pub fn checksum_of(bytes: &[u8]) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(bytes);
+    format!("{:032x}", hasher.digest128())
+}
+
+/// [`parquet_rows`] of a file's bytes held in memory.
+pub fn parquet_rows_of(bytes: bytes::Bytes) -> std::result::Result<u64, String> {
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes)
+        .map_err(|e| e.to_string())?;
+    use parquet::file::reader::FileReader;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
 /// The row count in a Parquet file's footer (an error if the footer cannot be read).
 pub fn parquet_rows(path: &Path) -> std::result::Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;

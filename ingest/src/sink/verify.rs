@@ -10,6 +10,9 @@ use super::layout::META_DIR;
 use super::manifest::{self, Manifest};
 use crate::error::Result;
 
+/// How to repair a data file that is missing, changed or unreadable.
+pub const RESTORE: &str = "restore the file from a backup, or re-ingest its inputs into a new lake";
+
 /// One thing wrong with a lake.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Fault {
@@ -103,7 +106,7 @@ pub fn verify(root: &Path) -> Result<Verdict> {
                 v.faults.push(fault(
                     &path,
                     format!("missing ({} rows listed in the manifest)", f.rows),
-                    "restore the file from a backup, or re-ingest its inputs into a new lake",
+                    RESTORE,
                 ));
                 continue;
             }
@@ -116,7 +119,7 @@ pub fn verify(root: &Path) -> Result<Verdict> {
                     meta.len(),
                     f.size
                 ),
-                "restore the file from a backup, or re-ingest its inputs into a new lake",
+                RESTORE,
             ));
             continue;
         }
@@ -127,7 +130,7 @@ pub fn verify(root: &Path) -> Result<Verdict> {
                     &path,
                     "checksum differs from the manifest (the file was changed or is corrupt)"
                         .into(),
-                    "restore the file from a backup, or re-ingest its inputs into a new lake",
+                    RESTORE,
                 ));
                 continue;
             }
@@ -146,12 +149,12 @@ pub fn verify(root: &Path) -> Result<Verdict> {
             Ok(rows) => v.faults.push(fault(
                 &path,
                 format!("{rows} rows in the footer, the manifest says {}", f.rows),
-                "restore the file from a backup, or re-ingest its inputs into a new lake",
+                RESTORE,
             )),
             Err(e) => v.faults.push(fault(
                 &path,
                 format!("not a readable Parquet file: {e}"),
-                "restore the file from a backup, or re-ingest its inputs into a new lake",
+                RESTORE,
             )),
         }
     }
