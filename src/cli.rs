@@ -767,6 +767,10 @@ pub struct NightlyArgs {
     /// Exit with code 3 if a new finding of this severity or higher exists
     #[arg(long, value_enum)]
     pub fail_on: Option<SeverityArg>,
+    /// Leave the analysed partitions' small files as ingest wrote them (by default they are
+    /// merged before the rules run, as `kubetrail compact` merges them)
+    #[arg(long)]
+    pub no_compact: bool,
     #[command(flatten)]
     pub lock: LockWaitArgs,
     #[command(flatten)]

@@ -178,3 +178,54 @@ fn nightly_writes_with_the_redaction_key_kept_outside_the_lake() {
     let per_file = query(&lake, "SELECT count(DISTINCT source_file) AS n FROM events");
     assert_eq!(per_file[0]["n"], 2, "{per_file:?}");
 }
+
+#[test]
+fn nightly_merges_the_files_it_analysed_and_does_not_analyse_the_merged_file_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("incoming");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let (lake, reports) = (dir.path().join("lake"), dir.path().join("reports"));
+    let events = lake.join("events");
+    generate(&input.join("a.log"), "2026-01-05T00:00:00Z", "1");
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        !out.contains("compact:"),
+        "one file: nothing to merge\n{out}"
+    );
+
+    // a second input of the same day: its file is analysed alone, then merged with the first
+    generate(&input.join("b.log"), "2026-01-05T00:00:00Z", "2");
+    let (_, out) = nightly(&lake, &input, &reports);
+    assert!(out.contains("analysing 1 new Parquet file(s)"), "{out}");
+    assert!(
+        out.contains("compact: 1 partition(s), 2 file(s) merged into 1"),
+        "{out}"
+    );
+    assert_eq!(files_with(&events, "parquet"), 1);
+    assert_eq!(count(&lake, "SELECT count(*) FROM events"), 16000);
+
+    let (code, out) = nightly(&lake, &input, &reports);
+    assert_eq!(code, 0, "the merged file holds analysed rows only:\n{out}");
+    assert!(out.contains("nothing new to analyse"), "{out}");
+
+    // --no-compact leaves them as ingest wrote them
+    generate(&input.join("c.log"), "2026-01-05T00:00:00Z", "3");
+    let out = kubetrail()
+        .args(["nightly", "--no-compact", "--lake"])
+        .arg(&lake)
+        .arg("--input")
+        .arg(&input)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .expect("run nightly");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("analysing 1 new Parquet file(s)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("compact:"), "{printed}");
+    assert_eq!(files_with(&events, "parquet"), 2);
+    assert_eq!(count(&lake, "SELECT count(*) FROM events"), 24000);
+}

@@ -17,15 +17,7 @@ pub fn run(args: CompactArgs) -> Result<ExitCode> {
     opts.lock_wait = args.lock.lock_wait;
     opts.column_key = args.lake.column_key()?;
     opts.key = args.redaction.source();
-    let summary = if store::is_remote(&opts.lake) {
-        let remote = store::RemoteLake::open(&opts.lake.to_string_lossy())?;
-        super::runtime()?
-            .block_on(remote.compact(&opts))
-            .map_err(anyhow::Error::from)
-    } else {
-        compact(&opts).map_err(anyhow::Error::from)
-    }
-    .with_context(|| format!("compacting lake {}", args.lake.lake.display()))?;
+    let summary = compact_lake(&opts)?;
     if !args.quiet {
         super::to_stdout(|out| {
             if args.json {
@@ -37,6 +29,19 @@ pub fn run(args: CompactArgs) -> Result<ExitCode> {
         })?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Compact the lake at `opts.lake`, a folder or a bucket's URL: what `compact` and `nightly` run.
+pub fn compact_lake(opts: &CompactOptions) -> Result<CompactSummary> {
+    if store::is_remote(&opts.lake) {
+        let remote = store::RemoteLake::open(&opts.lake.to_string_lossy())?;
+        super::runtime()?
+            .block_on(remote.compact(opts))
+            .map_err(anyhow::Error::from)
+    } else {
+        compact(opts).map_err(anyhow::Error::from)
+    }
+    .with_context(|| format!("compacting lake {}", opts.lake.display()))
 }
 
 /// `1.5 MiB`, `27.0 KiB`, `512 B`.

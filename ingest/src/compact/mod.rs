@@ -50,6 +50,9 @@ pub struct CompactOptions {
     /// Only these partitions, as lake paths `events/cluster=C/day=D` (a lake on object storage
     /// is compacted a partition at a time, from a staging lake holding that partition's files).
     pub partitions: Option<Vec<String>>,
+    /// Only these data files (lake paths) are merged; a partition's other files stay as they are
+    /// (`nightly` merges the files it has analysed, not ones a writer added meanwhile).
+    pub files: Option<Vec<String>>,
     /// Files smaller than this are merged, into files of about this size.
     pub target_size: u64,
     /// Where the redaction key is (the lake is opened as every writer opens it).
@@ -67,6 +70,7 @@ impl CompactOptions {
             cluster: None,
             day: None,
             partitions: None,
+            files: None,
             target_size: DEFAULT_TARGET_SIZE,
             key: KeySource::InLake,
             column_key: None,
@@ -88,6 +92,9 @@ pub struct Compacted {
     /// The partition's summary files (see [`crate::summary`]), merged into one.
     pub summary_files_in: usize,
     pub summary_files_out: usize,
+    /// The data files written, as lake paths (not printed: their names hold the run's id).
+    #[serde(skip)]
+    pub outputs: Vec<String>,
 }
 
 /// Files compaction left as they are, and why.
@@ -213,6 +220,10 @@ fn select(manifest: &Manifest, opts: &CompactOptions) -> Vec<Partition> {
         }
         if cluster.as_deref().is_some_and(|want| want != *c)
             || day.as_deref().is_some_and(|want| want != *d)
+            || opts
+                .files
+                .as_ref()
+                .is_some_and(|only| !only.contains(&f.path))
         {
             continue;
         }
@@ -368,6 +379,7 @@ fn compact_partition(
         std::fs::remove_file(p).map_err(lake_err(p))?;
     }
     let mut new_files = Vec::new();
+    let mut written = Vec::new();
     let mut moves = Vec::new();
     for (staged, rows, bytes) in &outputs {
         let name = staged
@@ -375,6 +387,7 @@ fn compact_partition(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let rel = format!("{}/{name}", part.dir);
+        written.push(rel.clone());
         new_files.push(DataFile {
             path: rel.clone(),
             size: *bytes,
@@ -441,6 +454,7 @@ fn compact_partition(
         rows: rows_out,
         summary_files_in: summaries.len(),
         summary_files_out,
+        outputs: written,
     })
 }
 
@@ -471,4 +485,55 @@ pub fn schema_version(path: &Path) -> Result<String> {
         .and_then(|kv| kv.iter().find(|k| k.key == SCHEMA_VERSION_KEY))
         .and_then(|k| k.value.clone());
     Ok(version.unwrap_or_else(|| "(none)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{IngestOptions, Progress, ingest};
+
+    /// An input of `n` events of 2026-01-05 whose audit IDs start with `prefix`.
+    fn input(dir: &Path, prefix: &str, n: usize) -> PathBuf {
+        let path = dir.join(format!("{prefix}.log"));
+        let lines: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{prefix}-{i}","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{{"username":"alice"}},"sourceIPs":["10.0.0.1"],"objectRef":{{"resource":"pods","apiVersion":"v1"}},"responseStatus":{{"code":200}},"requestReceivedTimestamp":"2026-01-05T10:00:{:02}Z","stageTimestamp":"2026-01-05T10:00:{:02}Z"}}"#,
+                    i % 60,
+                    i % 60
+                )
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        path
+    }
+
+    #[test]
+    fn only_the_named_files_are_merged_and_the_partitions_others_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = dir.path().join("lake");
+        for prefix in ["a", "b", "c"] {
+            let opts = IngestOptions::new(lake.clone(), vec![input(dir.path(), prefix, 50)]);
+            ingest(&opts, &Progress::default()).expect("ingest");
+        }
+        let events = |m: &Manifest| -> Vec<String> {
+            m.files
+                .iter()
+                .filter(|f| f.path.starts_with(EVENTS_DIR))
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        let before = events(&Manifest::load(&lake).expect("load").expect("manifest"));
+        assert_eq!(before.len(), 3, "{before:?}");
+        let mut opts = CompactOptions::new(lake.clone());
+        opts.files = Some(before[..2].to_vec());
+        let done = compact(&opts).expect("compact");
+        assert_eq!(done.compacted.len(), 1);
+        assert_eq!(done.compacted[0].files_in, 2);
+        let after = events(&Manifest::load(&lake).expect("load").expect("manifest"));
+        assert_eq!(after.len(), 2, "{after:?}");
+        assert!(after.contains(&before[2]), "the file not named stays");
+        assert_eq!(done.compacted[0].outputs.len(), 1);
+        assert!(after.contains(&done.compacted[0].outputs[0]));
+    }
 }
