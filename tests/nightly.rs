@@ -21,8 +21,15 @@ fn files_with(dir: &Path, ext: &str) -> usize {
 }
 
 fn nightly(lake: &Path, input: &Path, reports: &Path) -> (i32, String) {
+    nightly_with(lake, input, reports, &[])
+}
+
+/// [`nightly`] with more flags.
+fn nightly_with(lake: &Path, input: &Path, reports: &Path, flags: &[&str]) -> (i32, String) {
     let out = kubetrail()
-        .args(["nightly", "--fail-on", "high", "--lake"])
+        .args(["nightly", "--fail-on", "high"])
+        .args(flags)
+        .arg("--lake")
         .arg(lake)
         .arg("--input")
         .arg(input)
@@ -211,16 +218,7 @@ fn nightly_merges_the_files_it_analysed_and_does_not_analyse_the_merged_file_aga
 
     // --no-compact leaves them as ingest wrote them
     generate(&input.join("c.log"), "2026-01-05T00:00:00Z", "3");
-    let out = kubetrail()
-        .args(["nightly", "--no-compact", "--lake"])
-        .arg(&lake)
-        .arg("--input")
-        .arg(&input)
-        .arg("--report-dir")
-        .arg(&reports)
-        .output()
-        .expect("run nightly");
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let (_, printed) = nightly_with(&lake, &input, &reports, &["--no-compact"]);
     assert!(
         printed.contains("analysing 1 new Parquet file(s)"),
         "{printed}"
