@@ -68,20 +68,36 @@ pub struct ScopeArgs {
     pub until: Option<String>,
 }
 
-/// How much memory a query may hold before sorts and aggregations spill to disk.
+/// Where queries run, and how much memory one may hold before sorts and aggregations spill to
+/// disk.
 #[derive(Debug, Clone, Args, Default)]
-pub struct MemoryArgs {
+pub struct ExecutionArgs {
     /// Memory a query may hold, e.g. 512MiB or 2GiB; over it, sorts and aggregations spill to
     /// the temp folder, and a query that still cannot fit fails naming the limit [default: the
     /// smaller of 1GiB and a quarter of the machine's memory]
     #[arg(long, env = "KUBETRAIL_MEMORY_LIMIT", value_name = "SIZE")]
     pub memory_limit: Option<MemoryLimit>,
+    /// Where queries run: `local` (this process) or `ballista://HOST:PORT`, an Apache DataFusion
+    /// Ballista scheduler whose executors are `kubetrail ballista-executor` (a binary built with
+    /// `--features ballista`; see docs/engines.md). Planning stays here; the cluster executes.
+    #[arg(
+        long,
+        env = "KUBETRAIL_ENGINE",
+        value_name = "ENGINE",
+        default_value = "local"
+    )]
+    pub engine: String,
 }
 
-impl MemoryArgs {
+impl ExecutionArgs {
     pub fn limit(&self) -> MemoryLimit {
         self.memory_limit
             .unwrap_or_else(MemoryLimit::machine_default)
+    }
+
+    /// The engine `--engine` names, connected.
+    pub fn engine(&self) -> anyhow::Result<query::engine::Engine> {
+        crate::engine::connect(&self.engine)
     }
 }
 
@@ -273,6 +289,59 @@ answered 200 once it is fsynced in the write-ahead log (--wal); the log is rolle
 the background. /healthz, /readyz and /metrics (Prometheus) need no token. SIGTERM finishes the
 batches in flight, rolls the log up and exits 0. See docs/serve.md.")]
     Serve(ServeArgs),
+    /// Run an Apache DataFusion Ballista scheduler that knows kubetrail's SQL functions
+    #[cfg(feature = "ballista")]
+    #[command(after_help = "Examples:
+  kubetrail ballista-scheduler --bind 0.0.0.0:50050
+  kubetrail detect --engine ballista://scheduler.internal:50050 --since 24h
+
+See docs/engines.md.")]
+    BallistaScheduler(BallistaSchedulerArgs),
+    /// Run an Apache DataFusion Ballista executor that knows kubetrail's SQL functions
+    #[cfg(feature = "ballista")]
+    #[command(after_help = "Examples:
+  kubetrail ballista-executor --scheduler scheduler.internal:50050 --bind 0.0.0.0 --external-host $(hostname)
+
+Executors read the lake's files where the plan names them: a folder mounted at the same path on
+every executor, or a bucket (credentials from the cloud's usual variables). See docs/engines.md.")]
+    BallistaExecutor(BallistaExecutorArgs),
+}
+
+#[cfg(feature = "ballista")]
+#[derive(Debug, Args)]
+pub struct BallistaSchedulerArgs {
+    /// Address and port to listen on
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+}
+
+#[cfg(feature = "ballista")]
+#[derive(Debug, Args)]
+pub struct BallistaExecutorArgs {
+    /// The scheduler's HOST:PORT
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub scheduler: String,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Host name the scheduler and other executors reach this one by [default: the bind address]
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Port of the Arrow Flight service that serves shuffle data and results
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// Port of the gRPC service the scheduler pushes tasks to
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once [default: the machine's cores]
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// Folder for shuffle files and spills [default: a temporary folder]
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Memory the executor's tasks may hold, e.g. 4GiB [default: Ballista's, a share of the machine's]
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 #[derive(Debug, Args)]
@@ -436,7 +505,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub timer: bool,
     #[command(flatten)]
-    pub memory: MemoryArgs,
+    pub execution: ExecutionArgs,
     /// The SQL statement (table `events`)
     pub sql: String,
 }
@@ -448,7 +517,7 @@ pub struct ShellArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
-    pub memory: MemoryArgs,
+    pub execution: ExecutionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -503,7 +572,7 @@ pub struct FindingArgs {
     #[arg(long)]
     pub sigma_mapping: Option<PathBuf>,
     #[command(flatten)]
-    pub memory: MemoryArgs,
+    pub execution: ExecutionArgs,
 }
 
 #[derive(Debug, Args)]

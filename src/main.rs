@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod engine;
 mod findings_table;
 mod ocsf;
 mod report;

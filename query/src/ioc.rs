@@ -26,10 +26,12 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{QueryError, Result};
 
 /// One indicator: a network, its label and when it was valid (microseconds since the epoch).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Indicator {
     pub network: IpAddr,
     pub prefix: u8,
@@ -74,8 +76,9 @@ impl Indicator {
     }
 }
 
-/// A list of indicators.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// A list of indicators (serialisable, so that an engine can ship `ioc_label` with its list to
+/// the processes that run a plan).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IocList {
     pub indicators: Vec<Indicator>,
 }
@@ -188,6 +191,9 @@ impl IocList {
     }
 }
 
+/// The SQL function's name.
+pub const FUNCTION: &str = "ioc_label";
+
 /// The SQL function `ioc_label(source_ip, ts)` over `list`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct IocLabel {
@@ -203,9 +209,17 @@ pub fn udf(list: Arc<IocList>) -> ScalarUDF {
     })
 }
 
+/// The list `udf` holds, when it is an `ioc_label` function made by [`udf`].
+pub fn list_of(udf: &ScalarUDF) -> Option<Arc<IocList>> {
+    let inner: &dyn std::any::Any = udf.inner().as_ref();
+    inner
+        .downcast_ref::<IocLabel>()
+        .map(|label| Arc::clone(&label.list))
+}
+
 impl ScalarUDFImpl for IocLabel {
     fn name(&self) -> &str {
-        "ioc_label"
+        FUNCTION
     }
 
     fn signature(&self) -> &Signature {

@@ -13,6 +13,7 @@
 pub mod actor;
 pub mod committed;
 pub mod csr;
+pub mod engine;
 pub mod error;
 pub mod files;
 pub mod ioc;

@@ -21,9 +21,17 @@ pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         .map_err(explain)
 }
 
-/// Run one read-only statement and collect its result.
+/// Run one read-only statement and collect its result, on the engine the session is attached
+/// to (see [`crate::engine`]): planned here, executed here or on the cluster.
 pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    plan(ctx, sql).await?.collect().await.map_err(explain)
+    let frame = plan(ctx, sql).await?;
+    match crate::engine::remote(ctx) {
+        None => frame.collect().await.map_err(explain),
+        Some(remote) => {
+            let physical = frame.create_physical_plan().await.map_err(explain)?;
+            remote.collect(ctx, physical).await.map_err(explain)
+        }
+    }
 }
 
 /// Turn DataFusion's errors into the ones a person reading the shell can act on.

@@ -131,14 +131,21 @@ fn with_functions(memory: MemoryLimit) -> Result<SessionContext> {
         .with_default_features()
         .build();
     let mut ctx = SessionContext::new_with_state(state);
-    datafusion_functions_json::register_all(&mut ctx)?;
+    register_functions(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// Register kubetrail's SQL functions in `ctx`: the JSON functions and the audit ones. Engines
+/// that run plans in other processes register the same set there (see [`crate::engine`]).
+pub fn register_functions(ctx: &mut SessionContext) -> Result<()> {
+    datafusion_functions_json::register_all(ctx)?;
     // who counts as a person, workload, node, control plane, cloud or anonymous: one place
     ctx.register_udf(crate::actor::udf());
     // the subject a CertificateSigningRequest asks for, decoded from spec.request
     ctx.register_udf(crate::csr::udf());
     // threat-intel addresses: none until detect --ioc-file registers its list
     ctx.register_udf(crate::ioc::udf(Default::default()));
-    Ok(ctx)
+    Ok(())
 }
 
 /// A session whose `events`, `events_window` and `events_history` have the lake's columns and no

@@ -33,6 +33,8 @@ pub struct DetectOptions {
     pub memory: query::memory::MemoryLimit,
     /// The key of an encrypted lake (`--encryption-key-file`): rules that read bodies need it.
     pub column_key: Option<ingest::sink::encryption::ColumnKey>,
+    /// Where the rules' queries run (`--engine`); planned here either way.
+    pub engine: query::engine::Engine,
 }
 
 /// The lake as detect saw it, so a report can be reproduced.
@@ -247,6 +249,7 @@ pub async fn detect(
         until: None,
     };
     let ctx = session::open_with(&opts.lake, &scope, opts.memory, opts.column_key.as_ref()).await?;
+    query::engine::attach(&ctx, &opts.engine);
     ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
     let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;
 

@@ -163,6 +163,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         iocs: Default::default(),
         memory: query::memory::MemoryLimit::machine_default(),
         column_key: None,
+        engine: Default::default(),
     };
     let pack = rules::pack::builtin()?;
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;

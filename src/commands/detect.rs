@@ -106,8 +106,9 @@ pub fn options(
         min_severity: severity(args.min_severity),
         allowlist,
         iocs: std::sync::Arc::new(iocs),
-        memory: args.memory.limit(),
+        memory: args.execution.limit(),
         column_key,
+        engine: args.execution.engine()?,
     })
 }
 

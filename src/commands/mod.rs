@@ -36,6 +36,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Timeline(args) => timeline::run(args),
         Command::Nightly(args) => nightly::run(args),
         Command::Serve(args) => serve::run(args),
+        #[cfg(feature = "ballista")]
+        Command::BallistaScheduler(args) => {
+            runtime()?.block_on(crate::engine::ballista::run_scheduler(args.bind))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "ballista")]
+        Command::BallistaExecutor(args) => {
+            let opts = crate::engine::ballista::ExecutorOptions {
+                scheduler: args.scheduler,
+                bind_host: args.bind,
+                external_host: args.external_host,
+                port: args.port,
+                grpc_port: args.grpc_port,
+                cores: args
+                    .cores
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                work_dir: args.work_dir,
+                memory_pool_size: args.memory_limit.map(|m| m.bytes()),
+            };
+            runtime()?.block_on(crate::engine::ballista::run_executor(opts))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

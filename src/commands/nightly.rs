@@ -292,8 +292,9 @@ pub fn run(args: NightlyArgs) -> Result<ExitCode> {
         &lake,
         detected,
         &selected,
-        args.findings.memory.limit(),
+        args.findings.execution.limit(),
         detect_opts.column_key.as_ref(),
+        &detect_opts.engine,
     ))?;
     doc.continuing = continuing;
     let (html_path, json_path) = report_paths(&args.report_dir, Utc::now());

@@ -38,10 +38,17 @@ pub fn run(args: QueryArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let scope = scope(&args.scope)?;
     let key = args.lake.column_key()?;
+    let engine = args.execution.engine()?;
     let started = std::time::Instant::now();
     let batches = rt.block_on(async {
-        let ctx =
-            session::open_with(&args.lake.lake, &scope, args.memory.limit(), key.as_ref()).await?;
+        let ctx = session::open_with(
+            &args.lake.lake,
+            &scope,
+            args.execution.limit(),
+            key.as_ref(),
+        )
+        .await?;
+        query::engine::attach(&ctx, &engine);
         query::run::collect(&ctx, &args.sql).await
     })?;
     match &args.out {
@@ -70,9 +77,10 @@ pub fn shell(args: ShellArgs) -> Result<ExitCode> {
     let ctx = rt.block_on(session::open_with(
         &args.lake.lake,
         &scope,
-        args.memory.limit(),
+        args.execution.limit(),
         key.as_ref(),
     ))?;
+    query::engine::attach(&ctx, &args.execution.engine()?);
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".kubetrail_history"));
     let mut sh = query::shell::Shell {

@@ -29,8 +29,9 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
             lake,
             detected,
             &selected,
-            args.findings.memory.limit(),
+            args.findings.execution.limit(),
             opts.column_key.as_ref(),
+            &opts.engine,
         ))
         .with_context(|| format!("building the report over lake {}", lake.display()))?;
     let html = report::html::render(&doc)?;

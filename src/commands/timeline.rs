@@ -45,6 +45,7 @@ fn cited(
 pub fn run(args: TimelineArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let column_key = args.lake.column_key()?;
+    let engine = args.findings.execution.engine()?;
     let gap = duration("--session-gap", &args.session_gap)?;
     let mut scope_args = args.scope.clone();
     let (subject, anchor) = match (&args.user, &args.ip, &args.object, &args.audit_id) {
@@ -60,10 +61,11 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
                 let ctx = query::session::open_with(
                     &args.lake.lake,
                     &lake_scope,
-                    args.findings.memory.limit(),
+                    args.findings.execution.limit(),
                     column_key.as_ref(),
                 )
                 .await?;
+                query::engine::attach(&ctx, &engine);
                 timeline::find_request(&ctx, id).await
             })?;
             let Some((user, at)) = found else {
@@ -106,10 +108,11 @@ pub fn run(args: TimelineArgs) -> Result<ExitCode> {
             let ctx = query::session::open_with(
                 &args.lake.lake,
                 &scope,
-                args.findings.memory.limit(),
+                args.findings.execution.limit(),
                 column_key.as_ref(),
             )
             .await?;
+            query::engine::attach(&ctx, &engine);
             timeline::build(&ctx, &subject, &opts).await
         })
         .with_context(|| format!("building the timeline of {subject}"))?;

@@ -137,6 +137,7 @@ pub async fn build(
     rules: &[Rule],
     memory: query::memory::MemoryLimit,
     column_key: Option<&ingest::sink::encryption::ColumnKey>,
+    engine: &query::engine::Engine,
 ) -> Result<Document> {
     let parse = |s: &Option<String>| -> Option<chrono::DateTime<chrono::Utc>> {
         s.as_deref()
@@ -153,6 +154,7 @@ pub async fn build(
         ..Default::default()
     };
     let ctx = query::session::open_with(lake, &window_scope, memory, column_key).await?;
+    query::engine::attach(&ctx, engine);
     let headline = facts::headline(&ctx).await?;
     let span = match (&headline.first_event, &headline.last_event) {
         (Some(a), Some(b)) => chart::epoch(b).unwrap_or(0) - chart::epoch(a).unwrap_or(0),
@@ -166,6 +168,7 @@ pub async fn build(
     let (quarantined_lines, quarantine_files) = coverage::quarantined(lake).await?;
     // Evidence may lie in a baseline rule's history: look it up in the whole lake.
     let lake_ctx = query::session::open_with(lake, &lake_scope, memory, column_key).await?;
+    query::engine::attach(&lake_ctx, engine);
     let finding_details = evidence::details(&lake_ctx, &detected, rules).await?;
     Ok(Document {
         schema_version: REPORT_SCHEMA_VERSION,
