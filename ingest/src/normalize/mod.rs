@@ -165,6 +165,10 @@ pub fn prepare<'e, 'a>(
         t.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
     };
+    // Most bodies (leases, node status) hold nothing to promote: no JSON tree for them.
+    let request_text = request_object
+        .as_deref()
+        .filter(|t| promote::may_promote(resource, subresource, t));
     let wants_response = matches!(
         resource,
         Some(
@@ -174,7 +178,7 @@ pub fn prepare<'e, 'a>(
                 | "tokenreviews"
         )
     );
-    let request_value = parse(&request_object);
+    let request_value = request_text.and_then(|t| serde_json::from_str::<Value>(t).ok());
     let response_value = if wants_response {
         parse(&response_object)
     } else {

@@ -74,6 +74,38 @@ fn push_unique(list: &mut Vec<String>, item: String) {
     }
 }
 
+/// Whether [`promote`] could find anything in a request body of this text: false for the bodies
+/// most writes carry (leases, nodes' status, endpoint slices), which then need no JSON tree.
+///
+/// True when the resource or subresource is one whose body is read, for JSON patches (an array),
+/// and for any body that names a container list or labels; text with `\u` escapes could spell
+/// those keys unseen, so it is read whole too.
+pub fn may_promote(resource: Option<&str>, subresource: Option<&str>, text: &str) -> bool {
+    let read_by_resource = matches!(
+        resource.unwrap_or_default(),
+        "rolebindings"
+            | "clusterrolebindings"
+            | "roles"
+            | "clusterroles"
+            | "secrets"
+            | "services"
+            | "mutatingwebhookconfigurations"
+            | "validatingwebhookconfigurations"
+            | "certificatesigningrequests"
+            | "subjectaccessreviews"
+            | "localsubjectaccessreviews"
+            | "selfsubjectaccessreviews"
+            | "tokenreviews"
+    );
+    read_by_resource
+        || matches!(subresource, Some("exec" | "attach"))
+        || text.trim_start().starts_with('[')
+        // containers, initContainers, ephemeralContainers
+        || text.contains("ontainers\"")
+        || text.contains("\"labels\"")
+        || text.contains("\\u")
+}
+
 /// Promote what the bodies of a request on `resource` hold.
 pub fn promote(
     resource: Option<&str>,
@@ -372,6 +404,66 @@ fn token_review(response: Option<&Value>) -> ReviewFacts {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Every body the shortcut skips promotes nothing: the bodies of the tests above, and
+    /// bodies that spell the keys with escapes.
+    #[test]
+    fn bodies_that_may_promote_are_never_skipped() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (
+                "deployments",
+                None,
+                r#"{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}"#,
+            ),
+            (
+                "pods",
+                None,
+                r#"{"spec":{"initContainers" :[{"image":"x"}]}}"#,
+            ),
+            (
+                "pods",
+                Some("ephemeralcontainers"),
+                r#"{"spec":{"ephemeralContainers":[{"image":"x"}]}}"#,
+            ),
+            (
+                "deployments",
+                None,
+                r#" [{"op":"replace","path":"/spec/hostPID","value":true}]"#,
+            ),
+            ("configmaps", None, r#"{"metadata":{"labels":{"app":"x"}}}"#),
+            (
+                "configmaps",
+                None,
+                r#"{"metadata":{"\u006cabels":{"app":"x"}}}"#,
+            ),
+            (
+                "pods",
+                None,
+                r#"{"spec":{"\u0063ontainers":[{"image":"x"}]}}"#,
+            ),
+            ("pods", Some("exec"), r#"{"command":["sh"]}"#),
+            (
+                "clusterrolebindings",
+                None,
+                r#"{"roleRef":{"name":"cluster-admin"}}"#,
+            ),
+            ("secrets", None, r#"{"type":"Opaque"}"#),
+            ("services", None, r#"{"spec":{"type":"NodePort"}}"#),
+        ];
+        for (resource, sub, text) in cases {
+            let body: Value = serde_json::from_str(text).expect("JSON");
+            let p = promote(Some(resource), *sub, Some(&body), None);
+            assert_ne!(p, Promoted::default(), "{text} promotes something");
+            assert!(may_promote(Some(resource), *sub, text), "{text} is read");
+        }
+        let lease = r#"{"kind":"Lease","metadata":{"name":"n1","namespace":"kube-node-lease"},"spec":{"holderIdentity":"n1","renewTime":"2026-01-05T00:00:00.000000Z"}}"#;
+        assert!(!may_promote(Some("leases"), None, lease));
+        let body: Value = serde_json::from_str(lease).expect("JSON");
+        assert_eq!(
+            promote(Some("leases"), None, Some(&body), None),
+            Promoted::default()
+        );
+    }
 
     #[test]
     fn pod_template_of_a_deployment_is_found() {
