@@ -678,7 +678,9 @@ pub struct ExportArgs {
     /// Folder for RULE_ID.sql and index.json [default: kubetrail-rules-DIALECT]
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
-    /// Read the lake's Parquet files in this folder directly (Spark, DuckDB)
+    /// Read the lake's Parquet files in this folder, or in this bucket (s3://BUCKET/PREFIX,
+    /// gs://..., az://..., abfss://...; the engine's own object-store support reads them), directly
+    /// (Spark, DuckDB)
     #[arg(long, conflicts_with = "table")]
     pub lake: Option<PathBuf>,
     /// Read this table the engine has over the lake (e.g. hive.audit.events) [default: events]

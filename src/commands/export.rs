@@ -10,20 +10,36 @@ use crate::cli::ExportArgs;
 
 /// Where the exported statements read `events` from.
 fn source(args: &ExportArgs, dialect: Dialect) -> Result<Source> {
-    match (&args.lake, &args.table) {
+    let source = match (&args.lake, &args.table) {
         (Some(_), _) if dialect == Dialect::Trino => bail!(
             "trino reads the lake through a Hive table, not its files: give --table CATALOG.SCHEMA.TABLE (docs/engines.md shows how to create it)"
         ),
+        (Some(lake), _) if store::is_remote(lake) => {
+            let url = lake.to_string_lossy().trim_end_matches('/').to_string();
+            let source = Source::Bucket(url.clone());
+            // Before reading the bucket: whether the engine can read it at all.
+            source.check(dialect).map_err(anyhow::Error::msg)?;
+            let remote = store::RemoteLake::open(&url).with_context(|| format!("--lake {url}"))?;
+            let manifest = super::runtime()?
+                .block_on(remote.manifest())
+                .with_context(|| format!("--lake {url}"))?;
+            if manifest.is_none() {
+                bail!(store::StoreError::NoLake(url));
+            }
+            source
+        }
         (Some(lake), _) => {
             query::session::check_lake(lake)
                 .with_context(|| format!("--lake {}", lake.display()))?;
             let abs = std::fs::canonicalize(lake)
                 .with_context(|| format!("resolving --lake {}", lake.display()))?;
-            Ok(Source::Lake(abs))
+            Source::Lake(abs)
         }
-        (None, Some(table)) => Ok(Source::Table(table.clone())),
-        (None, None) => Ok(Source::Table("events".into())),
-    }
+        (None, Some(table)) => Source::Table(table.clone()),
+        (None, None) => Source::Table("events".into()),
+    };
+    source.check(dialect).map_err(anyhow::Error::msg)?;
+    Ok(source)
 }
 
 fn bounds(args: &ExportArgs) -> Result<Bounds> {

@@ -3,6 +3,10 @@
     python3 run_pack.py duckdb PACK_DIR LAKE
     python3 run_pack.py spark PACK_DIR LAKE
 
+LAKE may be an s3:// URL (DuckDB only): DuckDB's httpfs extension then reads the bucket, with
+the standard AWS variables of this process (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...) given to it
+as a secret; httpfs comes from `INSTALL httpfs` or, offline, from PyPI's duckdb-extension-httpfs.
+
 PACK_DIR holds what `kubetrail rules export --dialect ENGINE --lake LAKE --since T --until T`
 wrote: each RULE_ID.sql is run as it is, as one string, through the engine's Python API (one
 Spark session for every rule). LAKE is read directly too: its row count, rows per verb, and the
@@ -32,6 +36,34 @@ def data_files(lake):
     return sorted(glob.glob(os.path.join(lake, "events", "*", "*", "*.parquet")))
 
 
+def s3_access(con, duckdb):
+    """Load httpfs and give it this process's AWS settings, as a person would before running
+    the pack over a bucket."""
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error:
+        try:
+            import duckdb_extension_httpfs  # PyPI's package of the extension, for offline machines
+
+            root = os.path.dirname(duckdb_extension_httpfs.__file__)
+            found = glob.glob(os.path.join(root, "extensions", "*", "httpfs.duckdb_extension"))
+            con.execute(f"LOAD '{found[0]}'")
+        except (ImportError, IndexError, duckdb.Error) as e:
+            missing(f"DuckDB's httpfs extension ({e}); INSTALL httpfs, or pip install duckdb-extension-httpfs")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    use_ssl = not endpoint.startswith("http://")
+    host = endpoint.split("://", 1)[-1].rstrip("/")
+    options = {
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": os.environ.get("AWS_REGION", "us-east-1"),
+    }
+    if host:
+        options.update({"ENDPOINT": host, "URL_STYLE": "path"})
+    settings = ", ".join(f"{k} '{v}'" for k, v in options.items())
+    con.execute(f"CREATE SECRET kubetrail_s3 (TYPE s3, {settings}, USE_SSL {str(use_ssl).lower()})")
+
+
 def run_duckdb(pack, lake):
     try:
         import duckdb
@@ -40,6 +72,8 @@ def run_duckdb(pack, lake):
     timings = {}
     started = time.monotonic()
     con = duckdb.connect()
+    if "://" in lake:
+        s3_access(con, duckdb)
     rules = {}
     for path in rule_files(pack):
         rule_id = os.path.basename(path)[: -len(".sql")]
@@ -75,7 +109,7 @@ def run_duckdb(pack, lake):
             "by_verb": by_verb,
             "schema_versions": sorted(v[0] for v in versions),
             "files_with_version": nfiles,
-            "files": len(data_files(lake)),
+            "files": con.execute(f"SELECT count(*) FROM glob('{files}')").fetchall()[0][0],
         },
         "seconds": timings,
     }

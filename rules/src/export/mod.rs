@@ -120,10 +120,7 @@ pub fn export(rules: &[Rule], target: &Target) -> Export {
         tool_version: env!("CARGO_PKG_VERSION"),
         rule_pack_version: crate::pack::pack_version(),
         dialect: target.dialect,
-        source: match &target.source {
-            Source::Lake(p) => p.display().to_string(),
-            Source::Table(t) => t.clone(),
-        },
+        source: target.source.describe(),
         since,
         until,
         baseline_seconds,

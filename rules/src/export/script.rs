@@ -117,7 +117,12 @@ fn header(rule: &Rule, target: &Target, history: bool) -> String {
             }
         ),
         match &target.source {
-            Source::Lake(p) => format!("reads the lake's files under {}/events", p.display()),
+            Source::Lake(_) | Source::Bucket(_) => {
+                format!(
+                    "reads the lake's files under {}/events",
+                    target.source.describe()
+                )
+            }
             Source::Table(t) => {
                 format!("reads the table {t} (the lake's columns, cluster and day included)")
             }

@@ -23,6 +23,57 @@ pub enum Source {
     /// The lake's Parquet files under `LAKE/events/cluster=*/day=*/`, read directly (an
     /// absolute path; Spark and DuckDB only).
     Lake(PathBuf),
+    /// The same files in a lake on object storage, by the URL kubetrail reads it at
+    /// (`s3://BUCKET/PREFIX`, `gs://...`, `az://...`, `abfss://...`); the engine reads them with
+    /// its own object-store support and credentials (DuckDB's httpfs or azure extension, Spark's
+    /// Hadoop connectors). Spark and DuckDB only.
+    Bucket(String),
+}
+
+impl Source {
+    /// Whether `dialect` can read `events` from this source: the check a command makes before
+    /// exporting any rule, with the reason when it cannot.
+    pub fn check(&self, dialect: Dialect) -> Result<(), Unsupported> {
+        events(self, dialect).map(|_| ())
+    }
+
+    /// How the source reads in a script's header and the export's index.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Lake(p) => p.display().to_string(),
+            Source::Bucket(url) => url.clone(),
+            Source::Table(t) => t.clone(),
+        }
+    }
+}
+
+/// The lake's root as `dialect` names it: a folder as it is, a bucket URL in the scheme the
+/// engine's connector registers (Spark's Hadoop S3 connector is `s3a://`; its Azure one wants
+/// the account in the URL, which `az://CONTAINER/...` lacks).
+fn lake_root(source: &Source, dialect: Dialect) -> Result<Option<String>, Unsupported> {
+    let url = match source {
+        Source::Table(_) => return Ok(None),
+        Source::Lake(p) => return Ok(Some(p.to_string_lossy().into_owned())),
+        Source::Bucket(url) => url.trim_end_matches('/'),
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(Some(url.to_owned()));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let spelled = match (dialect, scheme.as_str()) {
+        (Dialect::Spark, "s3" | "s3a") => format!("s3a://{rest}"),
+        (Dialect::Spark, "az" | "azure" | "adl") => {
+            return Err(Unsupported::Construct {
+                what: format!(
+                    "reading {url}: Spark's Azure connector needs the storage account in the URL; give the lake as abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH"
+                ),
+                dialect,
+            });
+        }
+        (Dialect::Duckdb, "s3a") => format!("s3://{rest}"),
+        _ => format!("{scheme}://{rest}"),
+    };
+    Ok(Some(spelled))
 }
 
 /// The analysed window.
@@ -103,10 +154,9 @@ fn ident(name: &str) -> String {
 fn events(source: &Source, dialect: Dialect) -> Result<String, Unsupported> {
     match (source, dialect) {
         (Source::Table(name), _) => Ok(format!("SELECT * FROM {name}")),
-        (Source::Lake(lake), Dialect::Duckdb) => {
-            let files = lake
-                .join(ingest::sink::layout::EVENTS_DIR)
-                .join("*/*/*.parquet");
+        (Source::Lake(_) | Source::Bucket(_), Dialect::Duckdb) => {
+            let root = lake_root(source, dialect)?.unwrap_or_default();
+            let files = format!("{root}/{}/*/*/*.parquet", ingest::sink::layout::EVENTS_DIR);
             // DuckDB reads a UTC-adjusted Parquet timestamp as TIMESTAMPTZ, which date_trunc and
             // comparisons with literals read in the session's time zone: turn each into a
             // TIMESTAMP in UTC, as DataFusion has it.
@@ -125,19 +175,17 @@ fn events(source: &Source, dialect: Dialect) -> Result<String, Unsupported> {
                 "SELECT * REPLACE ({}) FROM read_parquet({}, hive_partitioning = true, \
                  hive_types = {{'{}': VARCHAR, '{}': DATE}}, union_by_name = true)",
                 replaced.join(", "),
-                quoted_text(&files.to_string_lossy()),
+                quoted_text(&files),
                 col::CLUSTER,
                 col::DAY,
             ))
         }
-        (Source::Lake(lake), Dialect::Spark) => {
-            let dir = lake.join(ingest::sink::layout::EVENTS_DIR);
-            Ok(format!(
-                "SELECT * FROM parquet.{}",
-                ident(&dir.to_string_lossy())
-            ))
+        (Source::Lake(_) | Source::Bucket(_), Dialect::Spark) => {
+            let root = lake_root(source, dialect)?.unwrap_or_default();
+            let dir = format!("{root}/{}", ingest::sink::layout::EVENTS_DIR);
+            Ok(format!("SELECT * FROM parquet.{}", ident(&dir)))
         }
-        (Source::Lake(_), Dialect::Trino) => Err(Unsupported::Construct {
+        (Source::Lake(_) | Source::Bucket(_), Dialect::Trino) => Err(Unsupported::Construct {
             what: "reading Parquet files by path (give the lake's Hive table instead)".into(),
             dialect,
         }),
@@ -249,6 +297,37 @@ mod tests {
             "{}",
             got[1]
         );
+    }
+
+    #[test]
+    fn a_lake_in_a_bucket_is_read_at_its_url_in_each_engines_scheme() {
+        let s3 = Source::Bucket("s3://audit/prod/".into());
+        let duck = ctes(&s3, Bounds::Parameters, Dialect::Duckdb, false).expect("duckdb");
+        assert!(
+            duck[0].contains("read_parquet('s3://audit/prod/events/*/*/*.parquet'"),
+            "{}",
+            duck[0]
+        );
+        let spark = ctes(&s3, Bounds::Parameters, Dialect::Spark, false).expect("spark");
+        assert!(
+            spark[0].contains(r#"parquet."s3a://audit/prod/events""#),
+            "{}",
+            spark[0]
+        );
+        let gs = Source::Bucket("gs://audit".into());
+        let spark = ctes(&gs, Bounds::Parameters, Dialect::Spark, false).expect("spark");
+        assert!(
+            spark[0].contains(r#"parquet."gs://audit/events""#),
+            "{}",
+            spark[0]
+        );
+        let az = Source::Bucket("az://logs/lake".into());
+        assert!(az.check(Dialect::Duckdb).is_ok());
+        let refused = az
+            .check(Dialect::Spark)
+            .expect_err("spark needs the account");
+        assert!(refused.to_string().contains("abfss://"), "{refused}");
+        assert!(s3.check(Dialect::Trino).is_err());
     }
 
     #[test]
