@@ -11,11 +11,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 
-use common::{in_ci, kubetrail, query, stdout_of};
+use common::{findings, in_ci, kubetrail, query, stdout_of};
 use ingest::schema::SCHEMA_VERSION;
 use serde_json::Value;
 
@@ -59,25 +59,13 @@ fn generated_lake(dir: &Path) -> PathBuf {
 }
 
 /// The audit IDs of every finding of `detect` over the window, by rule.
-fn detect(lake: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let out = stdout_of(
+fn detect(lake: &Path) -> findings::ByRule {
+    findings::by_rule(&stdout_of(
         kubetrail()
             .args(["detect", "--quiet", "--format", "jsonl", "--since", SINCE])
             .args(["--until", UNTIL, "--lake"])
             .arg(lake),
-    );
-    let mut by_rule: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in out.lines() {
-        let f: Value = serde_json::from_str(line).expect("a finding per line");
-        let rule = f["rule_id"].as_str().expect("rule_id").to_string();
-        assert_eq!(f["truncated"], Value::Bool(false), "{line}");
-        let ids = f["audit_ids"].as_array().expect("audit_ids");
-        by_rule
-            .entry(rule)
-            .or_default()
-            .extend(ids.iter().map(|i| i.as_str().expect("text id").to_string()));
-    }
-    by_rule
+    ))
 }
 
 /// `rules export --dialect DIALECT --lake LAKE --since --until --out DIR`; returns index.json.
@@ -151,42 +139,9 @@ fn lake_facts(lake: &Path) -> (i64, BTreeMap<String, i64>) {
 /// The engine's findings equal detect's, rule by rule; its reading of the lake equals
 /// `kubetrail query`'s; every file carries the schema version.
 fn compare(engine: &str, result: &Value, index: &Value, lake: &Path, versions: &[&str]) {
-    let detected = detect(lake);
     let exported = ids(index, "exported");
-    let rules = result["rules"].as_object().expect("rules");
-    let mut firing = 0;
-    let mut wrong = Vec::new();
-    for id in &exported {
-        let got = &rules[id.as_str()];
-        if let Some(e) = got.get("error") {
-            wrong.push(format!("{id}: {engine} failed: {e}"));
-            continue;
-        }
-        let got: BTreeSet<String> = got["audit_ids"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{id}: no audit_ids"))
-            .iter()
-            .map(|v| v.as_str().expect("text audit_id").to_string())
-            .collect();
-        let want = detected.get(id).cloned().unwrap_or_default();
-        if !want.is_empty() {
-            firing += 1;
-        }
-        if got != want {
-            wrong.push(format!(
-                "{id}: {engine} only {:?}, detect only {:?}",
-                got.difference(&want).take(3).collect::<Vec<_>>(),
-                want.difference(&got).take(3).collect::<Vec<_>>()
-            ));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} of {} rules differ:\n{}",
-        wrong.len(),
-        exported.len(),
-        wrong.join("\n")
-    );
+    let firing =
+        findings::assert_engine_finds_what_detect_finds(engine, result, &exported, &detect(lake));
     // The comparison means something only if the attacks make many rules fire.
     assert!(firing >= 30, "only {firing} exported rules fired in detect");
     eprintln!(

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -18,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::{in_ci, kubetrail, stdout_of};
+use common::{findings, in_ci, kubetrail, stdout_of};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use serde_json::Value;
@@ -762,21 +761,11 @@ const EXPORT_SINCE: &str = "2026-01-05T12:00:00Z";
 const EXPORT_UNTIL: &str = "2026-01-07T00:00:00Z";
 
 /// `detect` over the export window of `lake`: the audit IDs it cites, by rule.
-fn detected_by_rule(mut cmd: Command, lake: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let out = stdout_of(
+fn detected_by_rule(mut cmd: Command, lake: &str) -> findings::ByRule {
+    findings::by_rule(&stdout_of(
         cmd.args(["detect", "--quiet", "--format", "jsonl", "--lake", lake])
             .args(["--since", EXPORT_SINCE, "--until", EXPORT_UNTIL]),
-    );
-    let mut by_rule: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in out.lines() {
-        let f: Value = serde_json::from_str(line).expect("a finding per line");
-        let ids = f["audit_ids"].as_array().expect("audit_ids");
-        by_rule
-            .entry(f["rule_id"].as_str().expect("rule_id").to_string())
-            .or_default()
-            .extend(ids.iter().map(|i| i.as_str().expect("text id").to_string()));
-    }
-    by_rule
+    ))
 }
 
 /// `rules export --lake s3://...` writes scripts that read the bucket at its URL, in each
@@ -866,32 +855,14 @@ fn rules_exported_for_a_lake_in_a_bucket_read_the_bucket() {
         &std::fs::read_to_string(pack.join("index.json")).expect("index.json"),
     )
     .expect("index is JSON");
-    let mut wrong = Vec::new();
-    let mut firing = 0;
-    for rule in index["exported"].as_array().expect("exported") {
-        let id = rule["rule_id"].as_str().expect("rule_id");
-        let got = &result["rules"][id];
-        let got: BTreeSet<String> = match got["audit_ids"].as_array() {
-            Some(ids) => ids
-                .iter()
-                .map(|i| i.as_str().expect("text id").to_string())
-                .collect(),
-            None => {
-                wrong.push(format!("{id}: {got}"));
-                continue;
-            }
-        };
-        let want = detected.get(id).cloned().unwrap_or_default();
-        firing += usize::from(!want.is_empty());
-        if got != want {
-            wrong.push(format!(
-                "{id}: duckdb {} vs detect {}",
-                got.len(),
-                want.len()
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "rules that differ:\n{}", wrong.join("\n"));
+    let exported: Vec<String> = index["exported"]
+        .as_array()
+        .expect("exported")
+        .iter()
+        .map(|rule| rule["rule_id"].as_str().expect("rule_id").to_string())
+        .collect();
+    let firing =
+        findings::assert_engine_finds_what_detect_finds("duckdb", &result, &exported, &detected);
     assert!(firing >= 30, "only {firing} rules fired");
     let rows = rows(s3.kubetrail(), &remote, "SELECT count(*) AS n FROM events");
     assert_eq!(

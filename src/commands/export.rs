@@ -15,18 +15,7 @@ fn source(args: &ExportArgs, dialect: Dialect) -> Result<Source> {
             "trino reads the lake through a Hive table, not its files: give --table CATALOG.SCHEMA.TABLE (docs/engines.md shows how to create it)"
         ),
         (Some(lake), _) if store::is_remote(lake) => {
-            let url = lake.to_string_lossy().trim_end_matches('/').to_string();
-            let source = Source::Bucket(url.clone());
-            // Before reading the bucket: whether the engine can read it at all.
-            source.check(dialect).map_err(anyhow::Error::msg)?;
-            let remote = store::RemoteLake::open(&url).with_context(|| format!("--lake {url}"))?;
-            let manifest = super::runtime()?
-                .block_on(remote.manifest())
-                .with_context(|| format!("--lake {url}"))?;
-            if manifest.is_none() {
-                bail!(store::StoreError::NoLake(url));
-            }
-            source
+            Source::Bucket(lake.to_string_lossy().trim_end_matches('/').to_string())
         }
         (Some(lake), _) => {
             query::session::check_lake(lake)
@@ -38,8 +27,25 @@ fn source(args: &ExportArgs, dialect: Dialect) -> Result<Source> {
         (None, Some(table)) => Source::Table(table.clone()),
         (None, None) => Source::Table("events".into()),
     };
+    // Before reading a bucket: whether the engine can read this source at all.
     source.check(dialect).map_err(anyhow::Error::msg)?;
+    if let Source::Bucket(url) = &source {
+        require_lake_in_bucket(url)?;
+    }
     Ok(source)
+}
+
+/// Fails unless the bucket URL holds a lake (its manifest), so that no pack is written for a
+/// typo'd or empty URL.
+fn require_lake_in_bucket(url: &str) -> Result<()> {
+    let remote = store::RemoteLake::open(url).with_context(|| format!("--lake {url}"))?;
+    let manifest = super::runtime()?
+        .block_on(remote.manifest())
+        .with_context(|| format!("--lake {url}"))?;
+    if manifest.is_none() {
+        bail!(store::StoreError::NoLake(url.to_string()));
+    }
+    Ok(())
 }
 
 fn bounds(args: &ExportArgs) -> Result<Bounds> {
