@@ -219,61 +219,8 @@ fn open_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::parquet::testing::{batch, keys_of};
     use crate::sink::parquet::write_sorted;
-
-    /// Rows of the events schema with only the sort columns set: (resource, ts micros, line).
-    fn batch(rows: &[(Option<&str>, i64, i64)]) -> RecordBatch {
-        use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, new_null_array};
-        let schema = file_schema();
-        let columns: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| -> ArrayRef {
-                match f.name().as_str() {
-                    crate::schema::col::RESOURCE => std::sync::Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-                    )),
-                    crate::schema::col::TS => std::sync::Arc::new(
-                        TimestampMicrosecondArray::from(
-                            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                        )
-                        .with_timezone("UTC"),
-                    ),
-                    crate::schema::col::SOURCE_LINE => {
-                        std::sync::Arc::new(arrow::array::Int64Array::from(
-                            rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                        ))
-                    }
-                    crate::schema::col::SOURCE_FILE => {
-                        std::sync::Arc::new(StringArray::from(vec!["audit.log"; rows.len()]))
-                    }
-                    crate::schema::col::ACTOR_KIND => {
-                        std::sync::Arc::new(StringArray::from(vec!["person"; rows.len()]))
-                    }
-                    _ => new_null_array(f.data_type(), rows.len()),
-                }
-            })
-            .collect();
-        RecordBatch::try_new(schema, columns).expect("batch")
-    }
-
-    fn keys_of(b: &RecordBatch) -> Vec<(Option<String>, i64)> {
-        use arrow::array::{Array, AsArray};
-        let res = b
-            .column(index_of(crate::schema::col::RESOURCE).expect("col"))
-            .as_string::<i32>();
-        let ts = b
-            .column(index_of(crate::schema::col::TS).expect("col"))
-            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        (0..b.num_rows())
-            .map(|i| {
-                (
-                    (!res.is_null(i)).then(|| res.value(i).to_string()),
-                    ts.value(i),
-                )
-            })
-            .collect()
-    }
 
     /// The sort keys of every row the merge yields, in its order.
     fn merged_keys(merge: &mut SortedMerge) -> Vec<(Option<String>, i64)> {

@@ -34,6 +34,13 @@ pub const DELTA_COLUMNS: &[&str] = &[col::TS, col::STAGE_TS, col::WRAPPER_TS, co
 /// that level 1 already shrinks about 30-fold; together they are two thirds of the bytes the
 /// compressor sees.
 pub const FAST_COLUMNS: &[&str] = &[col::AUDIT_ID, col::REQUEST_OBJECT, col::RESPONSE_OBJECT];
+/// Rows gathered at a time from the buffered batches while a sorted file is written: a row
+/// group is written in slices of this many rows, so the sorted copy held in memory is one slice,
+/// not the row group (a file of ingest's is usually smaller than one row group, so that copy was
+/// the whole file). Measured on 300,000 generated events (6 files of about 55,000 rows): peak
+/// RSS of ingest 404-414 MiB gathering whole row groups, 336 MiB with 4,096-row slices for
+/// 0.01% more bytes; 8,192 and 32,768 rows cost 0.14-0.19% more bytes (pages end elsewhere).
+const GATHER_ROWS: usize = 4 * 1024;
 /// Columns with bloom filters: looked up by exact value.
 pub const BLOOM_COLUMNS: &[&str] = &[col::USERNAME, col::SOURCE_IP, col::NAME, col::NAMESPACE];
 
@@ -157,8 +164,8 @@ impl FileWriter {
 /// Returns (rows, bytes written). `key` encrypts the sensitive columns.
 ///
 /// Only the sort columns are copied whole (to find the order); rows are then gathered from the
-/// batches in sort order one row group at a time, so writing needs one row group of extra
-/// memory, not a second copy of the file's rows.
+/// batches in sort order [`GATHER_ROWS`] at a time, so writing needs one slice of extra memory
+/// (and the row group's encoded pages), not a second copy of the file's rows.
 pub fn write_sorted(
     path: &Path,
     batches: &[RecordBatch],
@@ -200,21 +207,132 @@ pub fn write_sorted(
         source,
     };
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties(key)?)).map_err(perr)?;
+    let mut rows = Vec::with_capacity(GATHER_ROWS.min(order.len()));
     for group in order.values().chunks(ROW_GROUP_ROWS) {
-        let rows: Vec<(usize, usize)> = group
-            .iter()
-            .map(|&at| {
+        for slice in group.chunks(GATHER_ROWS) {
+            rows.clear();
+            rows.extend(slice.iter().map(|&at| {
                 let batch = starts.partition_point(|&s| s <= at) - 1;
                 (batch, (at - starts[batch]) as usize)
-            })
-            .collect();
-        let rows = interleave_record_batch(&sources, &rows)?;
-        writer.write(&rows).map_err(perr)?;
-        // end the row group here: the next one starts with the next slice of the sort order
+            }));
+            let sorted = interleave_record_batch(&sources, &rows)?;
+            writer.write(&sorted).map_err(perr)?;
+        }
+        // end the row group here: the next one starts with the next part of the sort order
         writer.flush().map_err(perr)?;
     }
     let file = writer.into_inner().map_err(perr)?;
     file.sync_all().map_err(lake_err(path))?;
     let bytes = file.metadata().map_err(lake_err(path))?.len();
     Ok((order.len() as u64, bytes))
+}
+
+/// Rows for tests of sorted files.
+#[cfg(test)]
+pub(crate) mod testing {
+    use arrow::array::RecordBatch;
+
+    use crate::schema::{file_schema, index_of};
+
+    /// Rows of the events schema with only the sort columns set: (resource, ts micros, line).
+    pub(crate) fn batch(rows: &[(Option<&str>, i64, i64)]) -> RecordBatch {
+        use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, new_null_array};
+        let schema = file_schema();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    crate::schema::col::RESOURCE => std::sync::Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    )),
+                    crate::schema::col::TS => std::sync::Arc::new(
+                        TimestampMicrosecondArray::from(
+                            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                        )
+                        .with_timezone("UTC"),
+                    ),
+                    crate::schema::col::SOURCE_LINE => {
+                        std::sync::Arc::new(arrow::array::Int64Array::from(
+                            rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                        ))
+                    }
+                    crate::schema::col::SOURCE_FILE => {
+                        std::sync::Arc::new(StringArray::from(vec!["audit.log"; rows.len()]))
+                    }
+                    crate::schema::col::ACTOR_KIND => {
+                        std::sync::Arc::new(StringArray::from(vec!["person"; rows.len()]))
+                    }
+                    _ => new_null_array(f.data_type(), rows.len()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).expect("batch")
+    }
+
+    pub(crate) fn keys_of(b: &RecordBatch) -> Vec<(Option<String>, i64)> {
+        use arrow::array::{Array, AsArray};
+        let res = b
+            .column(index_of(crate::schema::col::RESOURCE).expect("col"))
+            .as_string::<i32>();
+        let ts = b
+            .column(index_of(crate::schema::col::TS).expect("col"))
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        (0..b.num_rows())
+            .map(|i| {
+                (
+                    (!res.is_null(i)).then(|| res.value(i).to_string()),
+                    ts.value(i),
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::testing::{batch, keys_of};
+    use super::*;
+
+    /// Gathering a row group in slices keeps the order whole: rows spread over several batches
+    /// and several slices come out sorted, each once, in row groups of [`ROW_GROUP_ROWS`].
+    #[test]
+    fn a_file_of_many_slices_is_sorted_whole_in_full_row_groups() {
+        let resources = [Some("secrets"), None, Some("pods"), Some("leases")];
+        let n = ROW_GROUP_ROWS + 3 * GATHER_ROWS + 17;
+        // descending times: every slice of the output draws on every batch
+        let rows: Vec<(Option<&str>, i64, i64)> = (0..n)
+            .map(|i| (resources[i % resources.len()], (n - i) as i64, i as i64))
+            .collect();
+        let cut = [0, 5, n / 3, n - 1, n];
+        let batches: Vec<RecordBatch> = cut.windows(2).map(|w| batch(&rows[w[0]..w[1]])).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sorted.parquet");
+        assert_eq!(
+            write_sorted(&path, &batches, None).expect("write").0,
+            n as u64
+        );
+
+        let file = std::fs::File::open(&path).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("footer");
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, [ROW_GROUP_ROWS as i64, (n - ROW_GROUP_ROWS) as i64]);
+        let mut got = Vec::new();
+        for b in reader.build().expect("reader") {
+            got.extend(keys_of(&b.expect("batch")));
+        }
+        let mut want: Vec<(Option<String>, i64)> = rows
+            .iter()
+            .map(|r| (r.0.map(str::to_string), r.1))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+    }
 }
