@@ -81,15 +81,6 @@ fn export(dialect: &str, source: &[&std::ffi::OsStr], out: &Path) -> Value {
     serde_json::from_str(&index).expect("index.json is JSON")
 }
 
-fn ids(index: &Value, key: &str) -> Vec<String> {
-    index[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("index.json has no {key} list"))
-        .iter()
-        .map(|e| e["rule_id"].as_str().expect("rule_id").to_string())
-        .collect()
-}
-
 /// Run the driver for `engine`; `None` (after a note) when the engine is not installed here.
 fn run_engine(engine: &str, pack: &Path, lake: &Path) -> Option<Value> {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engines/run_pack.py");
@@ -139,7 +130,7 @@ fn lake_facts(lake: &Path) -> (i64, BTreeMap<String, i64>) {
 /// The engine's findings equal detect's, rule by rule; its reading of the lake equals
 /// `kubetrail query`'s; every file carries the schema version.
 fn compare(engine: &str, result: &Value, index: &Value, lake: &Path, versions: &[&str]) {
-    let exported = ids(index, "exported");
+    let exported = findings::rule_ids(index, "exported");
     let firing =
         findings::assert_engine_finds_what_detect_finds(engine, result, &exported, &detect(lake));
     // The comparison means something only if the attacks make many rules fire.
@@ -251,8 +242,8 @@ fn every_rule_is_exported_or_listed_with_its_reason() {
         let out = dir.path().join(dialect);
         let source: Vec<&std::ffi::OsStr> = source.iter().map(|s| s.as_ref()).collect();
         let index = export(dialect, &source, &out);
-        let exported = ids(&index, "exported");
-        let mut skipped = ids(&index, "not_exported");
+        let exported = findings::rule_ids(&index, "exported");
+        let mut skipped = findings::rule_ids(&index, "not_exported");
         skipped.sort();
         let mut expected: Vec<String> = left_out.iter().map(|s| s.to_string()).collect();
         expected.sort();
@@ -331,7 +322,7 @@ fn trino_statements_are_single_standard_queries() {
     let source: Vec<&std::ffi::OsStr> = vec!["--table".as_ref(), "hive.audit.events".as_ref()];
     let index = export("trino", &source, &out);
     let mut bad = Vec::new();
-    for id in ids(&index, "exported") {
+    for id in findings::rule_ids(&index, "exported") {
         let sql = std::fs::read_to_string(out.join(format!("{id}.sql"))).expect("file");
         let statements = match Parser::parse_sql(&AnsiDialect {}, &sql) {
             Ok(s) if s.len() == 1 => s,

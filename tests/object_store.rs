@@ -855,12 +855,7 @@ fn rules_exported_for_a_lake_in_a_bucket_read_the_bucket() {
         &std::fs::read_to_string(pack.join("index.json")).expect("index.json"),
     )
     .expect("index is JSON");
-    let exported: Vec<String> = index["exported"]
-        .as_array()
-        .expect("exported")
-        .iter()
-        .map(|rule| rule["rule_id"].as_str().expect("rule_id").to_string())
-        .collect();
+    let exported = findings::rule_ids(&index, "exported");
     let firing =
         findings::assert_engine_finds_what_detect_finds("duckdb", &result, &exported, &detected);
     assert!(firing >= 30, "only {firing} rules fired");

@@ -24,6 +24,16 @@ pub fn by_rule(jsonl: &str) -> ByRule {
     by_rule
 }
 
+/// The rule IDs an export's `index.json` lists under `key` (`exported` or `not_exported`).
+pub fn rule_ids(index: &Value, key: &str) -> Vec<String> {
+    index[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("index.json has no {key} list"))
+        .iter()
+        .map(|e| e["rule_id"].as_str().expect("rule_id").to_string())
+        .collect()
+}
+
 /// Fails the test unless `engine`'s run of the exported rules (`result["rules"][ID]`, with
 /// `audit_ids` or `error`) found, rule by rule, the requests `detected` holds. Returns how many
 /// of the exported rules fired.
