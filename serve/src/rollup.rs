@@ -31,7 +31,6 @@ pub struct Rollup {
     pub wal_dir: PathBuf,
     pub threads: usize,
     pub lock_wait: Duration,
-    pub seed: u64,
     pub seen: SeenFiles,
     pub shared: Arc<Shared>,
     pub metrics: Arc<Metrics>,
@@ -40,17 +39,17 @@ pub struct Rollup {
 impl Rollup {
     /// Roll `segments` into the lake, cluster by cluster; the ones committed are removed from
     /// the WAL. On error the rest stay for the next try.
-    pub fn roll(&self, segments: Vec<Segment>) -> Result<()> {
-        let mut by_cluster: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
+    pub fn roll(&self, segments: &[Segment]) -> Result<()> {
+        let mut by_cluster: BTreeMap<&str, Vec<&Segment>> = BTreeMap::new();
         for s in segments {
-            by_cluster.entry(s.cluster.clone()).or_default().push(s);
+            by_cluster.entry(&s.cluster).or_default().push(s);
         }
         for (cluster, segs) in by_cluster {
             let mut opts = IngestOptions::new(
                 self.lake.clone(),
                 segs.iter().map(|s| s.path.clone()).collect(),
             );
-            opts.cluster = Some(cluster.clone());
+            opts.cluster = Some(cluster.to_owned());
             opts.threads = self.threads;
             opts.key = self.key.clone();
             opts.column_key = self.column_key.clone();
@@ -71,7 +70,7 @@ impl Rollup {
             }
             self.metrics.rollups.fetch_add(1, Ordering::Relaxed);
             for seg in segs {
-                self.retire(&seg)?;
+                self.retire(seg)?;
             }
         }
         self.commit_quarantine()
@@ -80,8 +79,7 @@ impl Rollup {
     /// A segment is in the lake: remember its events' hashes (for retries after a restart),
     /// then remove it.
     fn retire(&self, seg: &Segment) -> Result<()> {
-        let hashes = segment::hashes_of(&seg.path, self.seed)?;
-        self.seen.append(&hashes)?;
+        self.seen.append(&seg.hashes)?;
         std::fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
         if let Some(dir) = seg.path.parent() {
             segment::sync_dir(dir)?;
@@ -163,7 +161,7 @@ impl Rollup {
                 }
                 std::mem::take(&mut *sealed)
             };
-            if let Err(e) = self.roll(batch.clone()) {
+            if let Err(e) = self.roll(&batch) {
                 self.metrics.rollup_errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
                     "serve: roll-up failed, the WAL keeps the events and it is tried again: {e}"

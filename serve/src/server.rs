@@ -247,7 +247,7 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
             recovered.torn_bytes
         );
     }
-    for h in &recovered.hashes {
+    for h in recovered.segments.iter().flat_map(|s| &s.hashes) {
         window.insert(*h);
     }
     let shared = app.shared.clone();
@@ -264,7 +264,6 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
         wal_dir: config.wal_dir.clone(),
         threads: config.rollup_threads,
         lock_wait: config.lock_wait,
-        seed,
         seen,
         shared: shared.clone(),
         metrics: app.metrics.clone(),
@@ -283,7 +282,7 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
             .filter(|s| s.path.exists())
             .cloned()
             .collect();
-        match rollup.roll(left) {
+        match rollup.roll(&left) {
             Ok(()) => break,
             Err(e) if !app.closing.load(Ordering::SeqCst) => {
                 eprintln!("serve: replaying the WAL failed, trying again in 5 s: {e}");

@@ -213,8 +213,8 @@ impl Writer {
     }
 
     fn write_group(&mut self, group: Vec<Submit>) {
-        // Per cluster: the bytes to append, and which batches they hold.
-        let mut bufs: HashMap<String, Vec<u8>> = HashMap::new();
+        // Per cluster: the bytes to append and the hashes of the events they hold.
+        let mut bufs: HashMap<String, (Vec<u8>, Vec<u64>)> = HashMap::new();
         let mut answers = Vec::with_capacity(group.len());
         for msg in group {
             let kept: Vec<usize> = (0..msg.hashes.len())
@@ -222,7 +222,8 @@ impl Writer {
                 .collect();
             let duplicates = (msg.hashes.len() - kept.len()) as u64;
             if !kept.is_empty() {
-                let buf = bufs.entry(msg.cluster.clone()).or_default();
+                let (buf, hashes) = bufs.entry(msg.cluster.clone()).or_default();
+                hashes.extend(kept.iter().map(|&n| msg.hashes[n]));
                 let mut start = 0;
                 while start < kept.len() {
                     let mut end = start;
@@ -241,8 +242,8 @@ impl Writer {
             answers.push((msg, kept, duplicates));
         }
         let mut failed: HashMap<String, String> = HashMap::new();
-        for (cluster, buf) in bufs {
-            if let Err(e) = self.append(&cluster, &buf) {
+        for (cluster, (buf, hashes)) in bufs {
+            if let Err(e) = self.append(&cluster, &buf, hashes) {
                 failed.insert(cluster, e);
             }
         }
@@ -274,7 +275,7 @@ impl Writer {
 
     /// Append `buf` to the cluster's segment and fsync it; on failure the segment is cut back
     /// to what it held and sealed.
-    fn append(&mut self, cluster: &str, buf: &[u8]) -> Result<(), String> {
+    fn append(&mut self, cluster: &str, buf: &[u8], hashes: Vec<u64>) -> Result<(), String> {
         if !self.active.contains_key(cluster) {
             let id = self.cfg.next_id;
             self.cfg.next_id += 1;
@@ -293,6 +294,7 @@ impl Writer {
                         path,
                         bytes: 0,
                         first_write: now,
+                        hashes: Vec::new(),
                     },
                     file,
                     opened: Instant::now(),
@@ -305,6 +307,7 @@ impl Writer {
         match segment::append_durably(&mut active.file, buf, &active.seg.path) {
             Ok(()) => {
                 active.seg.bytes += buf.len() as u64;
+                active.seg.hashes.extend(hashes);
                 self.shared
                     .wal_bytes
                     .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -422,6 +425,10 @@ mod tests {
         let intact = segment::scan(&bytes, |items| segment::hash_items(items, 1, &mut hashes));
         assert_eq!(intact, bytes.len());
         assert_eq!(hashes.len(), 3);
+        assert_eq!(
+            sealed[0].hashes, hashes,
+            "the segment knows its events' hashes"
+        );
         assert_eq!(shared.wal_bytes.load(Ordering::Relaxed), bytes.len() as u64);
     }
 }

@@ -20,6 +20,9 @@ pub struct Segment {
     pub bytes: u64,
     /// When its first record was written (for the roll-up lag).
     pub first_write: SystemTime,
+    /// Content hashes of its events, in order: remembered (`SeenFiles`) once the segment is
+    /// in the lake, without reading it again.
+    pub hashes: Vec<u64>,
 }
 
 /// The folder of one cluster's segments.
@@ -68,8 +71,6 @@ pub fn create(path: &Path) -> Result<File> {
 pub struct Recovered {
     /// Intact segments, oldest first, all to be rolled up.
     pub segments: Vec<Segment>,
-    /// Hashes of every event in them.
-    pub hashes: Vec<u64>,
     /// The id after the highest seen.
     pub next_id: u64,
     /// Torn bytes cut off segment ends (writes a crash interrupted; never acknowledged).
@@ -108,7 +109,8 @@ pub fn recover(wal: &Path, seed: u64) -> Result<Recovered> {
     for (id, cluster, path) in found {
         out.next_id = out.next_id.max(id + 1);
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
-        let intact = scan(&bytes, |items| hash_items(items, seed, &mut out.hashes));
+        let mut hashes = Vec::new();
+        let intact = scan(&bytes, |items| hash_items(items, seed, &mut hashes));
         if intact < bytes.len() {
             out.torn_bytes += (bytes.len() - intact) as u64;
             let f = File::options()
@@ -131,6 +133,7 @@ pub fn recover(wal: &Path, seed: u64) -> Result<Recovered> {
             path,
             bytes: intact as u64,
             first_write,
+            hashes,
         });
     }
     Ok(out)
@@ -155,14 +158,6 @@ pub fn hash_items(items: &[u8], seed: u64, out: &mut Vec<u64>) {
     for item in parsed.unwrap_or_default() {
         out.push(crate::batch::event_hash(item.get(), seed));
     }
-}
-
-/// The hashes of every event in a segment file.
-pub fn hashes_of(path: &Path, seed: u64) -> Result<Vec<u64>> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let mut out = Vec::new();
-    scan(&bytes, |items| hash_items(items, seed, &mut out));
-    Ok(out)
 }
 
 /// Append `bytes` and make them durable (data only: the file's length is part of it).
@@ -195,7 +190,7 @@ mod tests {
         assert_eq!(r.segments.len(), 1);
         assert_eq!(r.segments[0].cluster, "prod/eu");
         assert_eq!(r.segments[0].bytes, whole as u64);
-        assert_eq!(r.hashes.len(), 3);
+        assert_eq!(r.segments[0].hashes.len(), 3);
         assert_eq!(r.torn_bytes, 20);
         assert_eq!(r.next_id, 4);
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), whole as u64);
