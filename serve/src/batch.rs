@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use ingest::normalize::raw::Items;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -29,10 +30,12 @@ pub struct Batch<'a> {
     pub items: Vec<Cow<'a, str>>,
 }
 
+/// The keys of a body that decide what it is. One pass over the body: `items` is cut into its
+/// events' texts as the envelope is read.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
-    items: Option<&'a RawValue>,
+    items: Items<'a>,
     #[serde(borrow, default, rename = "auditID")]
     audit_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -43,33 +46,33 @@ struct Envelope<'a> {
 pub fn parse(body: &[u8]) -> Result<Batch<'_>, Malformed> {
     let text = std::str::from_utf8(body).map_err(|e| Malformed::NotUtf8(e.valid_up_to()))?;
     let trimmed = text.trim();
-    let items: Vec<&RawValue> = match trimmed.as_bytes().first() {
+    let items: Vec<&str> = match trimmed.as_bytes().first() {
         None => return Err(Malformed::Empty),
         Some(b'{') => {
             let env: Envelope = serde_json::from_str(trimmed).map_err(json_reason)?;
             match (env.items, env.audit_id) {
-                (Some(items), _) => {
-                    if items.get() == "null" {
-                        Vec::new()
-                    } else {
-                        serde_json::from_str(items.get())
-                            .map_err(|_| Malformed::NotEvents("`items` is not an array"))?
-                    }
+                (Items::List(items), _) => items,
+                (Items::Null, _) => Vec::new(),
+                (Items::NotArray, _) => {
+                    return Err(Malformed::NotEvents("`items` is not an array"));
                 }
-                (None, Some(_)) => {
-                    let one: &RawValue = serde_json::from_str(trimmed).map_err(json_reason)?;
-                    vec![one]
+                // A bare Event: the envelope's pass has checked that it is JSON.
+                (Items::Absent, Some(_)) => vec![trimmed],
+                (Items::Absent, None) if env.kind.is_some_and(|k| k.get() == "\"EventList\"") => {
+                    Vec::new()
                 }
-                // `"items": null`, as Go writes an empty list.
-                (None, None) if env.kind.is_some_and(|k| k.get() == "\"EventList\"") => Vec::new(),
-                (None, None) => {
+                (Items::Absent, None) => {
                     return Err(Malformed::NotEvents(
                         "an object with neither `items` nor `auditID`",
                     ));
                 }
             }
         }
-        Some(b'[') => serde_json::from_str(trimmed).map_err(json_reason)?,
+        Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(trimmed)
+            .map_err(json_reason)?
+            .into_iter()
+            .map(RawValue::get)
+            .collect(),
         Some(_) => {
             return Err(Malformed::NotJson(
                 "it does not start with '{' or '['".into(),
@@ -77,8 +80,7 @@ pub fn parse(body: &[u8]) -> Result<Batch<'_>, Malformed> {
         }
     };
     let mut out = Vec::with_capacity(items.len());
-    for (n, item) in items.into_iter().enumerate() {
-        let t = item.get();
+    for (n, t) in items.into_iter().enumerate() {
         if !t.starts_with('{') {
             return Err(Malformed::ItemNotObject(n));
         }
@@ -94,7 +96,7 @@ fn json_reason(e: serde_json::Error) -> Malformed {
 /// `json` without line breaks: whitespace outside strings dropped (strings cannot hold a raw
 /// line break, so nothing else changes). Compact JSON, what the API server sends, is borrowed.
 pub fn single_line(json: &str) -> Cow<'_, str> {
-    if !json.bytes().any(|b| b == b'\n' || b == b'\r') {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len());
@@ -145,6 +147,10 @@ mod tests {
                 .len(),
             0
         );
+        assert_eq!(parse(br#"{"items":[]}"#).expect("empty").items.len(), 0);
+        let spaced =
+            parse(b"{\"items\": [ {\"auditID\":\"a\"} , {\"auditID\":\"b\"} ]}").expect("spaced");
+        assert_eq!(spaced.items, [r#"{"auditID":"a"}"#, r#"{"auditID":"b"}"#]);
     }
 
     #[test]
@@ -166,6 +172,23 @@ mod tests {
         assert!(matches!(
             parse(b"{\"items\":{}}"),
             Err(Malformed::NotEvents(_))
+        ));
+        assert!(matches!(
+            parse(b"{\"items\":\"a\"}"),
+            Err(Malformed::NotEvents(_))
+        ));
+        // Broken JSON inside an item, or after the items, is found in the same pass.
+        assert!(matches!(
+            parse(b"{\"items\":[{\"a\":tru}]}"),
+            Err(Malformed::NotJson(_))
+        ));
+        assert!(matches!(
+            parse(b"{\"items\":[{\"a\":1}],\"kind\":}"),
+            Err(Malformed::NotJson(_))
+        ));
+        assert!(matches!(
+            parse(b"{\"auditID\":\"a\",\"verb\":}"),
+            Err(Malformed::NotJson(_))
         ));
         assert_eq!(parse(b"\xff").err(), Some(Malformed::NotUtf8(0)));
     }

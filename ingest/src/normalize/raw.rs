@@ -182,6 +182,77 @@ pub struct RawMeta<'a> {
     pub creation_timestamp: Option<JStr<'a>>,
 }
 
+/// A webhook `EventList`'s `items`: the events' texts, cut out in the same pass that reads the
+/// envelope (a batch is read once, not once for the envelope and again for its items).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Items<'a> {
+    /// No `items` key.
+    #[default]
+    Absent,
+    /// `"items": null`, as Go writes an empty list.
+    Null,
+    /// The JSON text of each item, in order (any JSON value: the caller checks for objects).
+    List(Vec<&'a str>),
+    /// `items` holds something other than an array (or null).
+    NotArray,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ItemsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ItemsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ItemsVisitor<'a> {
+    type Value = Items<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            out.push(item.get());
+        }
+        Ok(Items::List(out))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Items::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Items::NotArray)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Items::NotArray)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Items::NotArray)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Items::NotArray)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Items::NotArray)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Items::NotArray)
+    }
+}
+
 /// One audit event, in any API version, plus the keys that reveal a wrapper around it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -231,7 +302,7 @@ pub struct RawEvent<'a> {
     // Keys of envelopes around events: their presence decides the input format.
     /// Webhook `EventList`.
     #[serde(borrow, default)]
-    pub items: Option<&'a RawValue>,
+    pub items: Items<'a>,
     /// GKE Cloud Audit Logs `LogEntry`.
     #[serde(borrow, default)]
     pub proto_payload: Option<&'a RawValue>,

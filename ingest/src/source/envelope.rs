@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use super::format::InputFormat;
 use super::reason::Rejection;
 use super::{aks, container, eks, gke, legacy};
-use crate::normalize::raw::RawEvent;
+use crate::normalize::raw::{Items, RawEvent};
 
 /// How an event was wrapped: what the wrapper knows that the Event does not.
 #[derive(Debug, Clone, Default)]
@@ -88,9 +88,7 @@ pub fn decode_as(format: InputFormat, text: &str, sink: &mut dyn Sink) {
             };
             if ev.looks_like_event() {
                 sink.event(&ev, text, &Wrap::new("event"));
-            } else if let Some(items) = ev.items {
-                decode_array(items.get(), "eventlist", sink);
-            } else {
+            } else if !decoded_items(&ev.items, text, sink) {
                 refuse(sink, "an audit Event or EventList");
             }
         }
@@ -144,8 +142,8 @@ pub fn decode_object(text: &str, wrap: Wrap, sink: &mut dyn Sink) {
     if ev.looks_like_event() {
         return sink.event(&ev, text, &wrap);
     }
-    if let Some(items) = ev.items {
-        return decode_array(items.get(), "eventlist", sink);
+    if decoded_items(&ev.items, text, sink) {
+        return;
     }
     if ev.proto_payload.is_some() {
         return gke::decode(text, sink);
@@ -172,14 +170,30 @@ pub fn decode_object(text: &str, wrap: Wrap, sink: &mut dyn Sink) {
     sink.refuse(Rejection::unknown_shape(text), text);
 }
 
-/// A JSON array of events (a webhook batch written as an array, or EventList items).
+/// An `EventList`'s items, if `items` is there (false if absent or null); `text` is the list's
+/// line, quarantined if its items are not an array.
+fn decoded_items(items: &Items<'_>, text: &str, sink: &mut dyn Sink) -> bool {
+    match items {
+        Items::List(items) => decode_items(items, "eventlist", sink),
+        Items::NotArray => sink.refuse(Rejection::ItemsNotArray, text),
+        Items::Absent | Items::Null => return false,
+    }
+    true
+}
+
+/// A JSON array of events (a webhook batch written as an array).
 pub fn decode_array(text: &str, format: &'static str, sink: &mut dyn Sink) {
     let items: Vec<&RawValue> = match serde_json::from_str(text) {
         Ok(items) => items,
         Err(e) => return sink.reject(json_reason(&e), text),
     };
-    for item in items {
-        let t = item.get();
+    let items: Vec<&str> = items.into_iter().map(RawValue::get).collect();
+    decode_items(&items, format, sink);
+}
+
+/// The items of an array or `EventList`, each the JSON text of one value.
+fn decode_items(items: &[&str], format: &'static str, sink: &mut dyn Sink) {
+    for &t in items {
         if t.starts_with('{') {
             decode_object(t, Wrap::new(format), sink);
         } else {
@@ -228,4 +242,67 @@ pub fn json_reason(e: &serde_json::Error) -> String {
         Category::Io => "read error",
     };
     format!("{what}: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a line became: the events' texts with their format, and the reasons of rejections.
+    #[derive(Default)]
+    struct Seen(Vec<String>, Vec<String>);
+
+    impl Sink for Seen {
+        fn event(&mut self, _: &RawEvent<'_>, raw: &str, wrap: &Wrap) {
+            self.0.push(format!("{} {raw}", wrap.format));
+        }
+        fn reject(&mut self, reason: String, _: &str) {
+            self.1.push(reason);
+        }
+    }
+
+    fn seen(line: &str, format: InputFormat) -> Seen {
+        let mut s = Seen::default();
+        decode_as(format, line, &mut s);
+        s
+    }
+
+    #[test]
+    fn an_eventlist_gives_each_item_and_refuses_items_that_are_not_an_array() {
+        let list = r#"{"kind":"EventList","items":[{"auditID":"a","verb":"get"}, 7 ,{"auditID":"b","verb":"list"}]}"#;
+        for format in [InputFormat::Auto, InputFormat::EventList] {
+            let s = seen(list, format);
+            assert_eq!(
+                s.0,
+                [
+                    r#"eventlist {"auditID":"a","verb":"get"}"#,
+                    r#"eventlist {"auditID":"b","verb":"list"}"#
+                ]
+            );
+            assert_eq!(s.1, ["eventlist item is not a JSON object"]);
+            let s = seen(r#"{"kind":"EventList","items":{"auditID":"a"}}"#, format);
+            assert!(s.0.is_empty());
+            assert_eq!(
+                s.1,
+                ["EventList items is not an array: no events in this line"]
+            );
+        }
+        // Broken JSON inside an item is found in the pass that reads the list.
+        let s = seen(
+            r#"{"kind":"EventList","items":[{"auditID":"a","verb":}]}"#,
+            InputFormat::Auto,
+        );
+        assert!(
+            s.0.is_empty() && s.1[0].starts_with("invalid JSON"),
+            "{:?}",
+            s.1
+        );
+        // `"items": null` is no list: the line is judged by its other keys.
+        let s = seen(r#"{"kind":"EventList","items":null}"#, InputFormat::Auto);
+        assert!(
+            s.0.is_empty() && s.1[0].starts_with("not an audit event"),
+            "{:?}",
+            s.1
+        );
+    }
 }

@@ -32,6 +32,8 @@ pub enum Rejection {
     AksTableColumn { column: &'static str, what: String },
     /// A legacy text line missing what every legacy line has.
     Legacy(String),
+    /// An `EventList` whose `items` is not an array.
+    ItemsNotArray,
 }
 
 impl Rejection {
@@ -82,6 +84,9 @@ impl std::fmt::Display for Rejection {
                 write!(f, "AKSAudit row: column {column} {what}")
             }
             Rejection::Legacy(what) => write!(f, "legacy audit line: {what}"),
+            Rejection::ItemsNotArray => {
+                write!(f, "EventList items is not an array: no events in this line")
+            }
         }
     }
 }
