@@ -33,6 +33,11 @@ struct Args {
     /// Events per batch (the API server's default is 400)
     #[arg(long, default_value_t = 400)]
     batch: usize,
+    /// Events per second posted over all connections, each connection keeping its share of the
+    /// schedule (0: each posts its next batch as soon as the last is answered). With a rate the
+    /// run shows whether the receiver sustains it: acknowledged on time and a WAL that stays flat
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Work folder (lake, WAL, certificates) [default: a temporary one]
     #[arg(long)]
     work: Option<PathBuf>,
@@ -129,8 +134,13 @@ fn load(
     let refused = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..args.connections {
+    // With a rate, connection k posts batches k, k + n, k + 2n, ... of the schedule, each at
+    // its time (at once when behind it).
+    let every =
+        (args.rate > 0).then(|| Duration::from_secs_f64(args.batch as f64 / args.rate as f64));
+    for k in 0..args.connections {
         let mut c = Client::connect(addr, Some(&tls), token.clone())?;
+        let conns = args.connections as u32;
         let templates = templates.clone();
         let next_id = next_id.clone();
         let refused = refused.clone();
@@ -139,7 +149,16 @@ fn load(
         let batch = args.batch;
         tasks.push(std::thread::spawn(move || {
             let mut latencies = Vec::new();
+            let mut turn = k as u32;
             while Instant::now() < until {
+                if let Some(every) = every {
+                    let due = started + every * turn;
+                    turn += conns;
+                    if due >= until {
+                        break;
+                    }
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 let first = next_id.fetch_add(batch as u64, Ordering::Relaxed);
                 let mut body = String::with_capacity(batch * 2048);
                 body.push_str(
@@ -237,6 +256,16 @@ fn load(
         println!(
             "sustained (rows written to the lake, second half): {:.0} events/s",
             (last.2 - mid.2) / (last.0 - mid.0)
+        );
+        // Flat: the WAL of the second half no higher than the first half's peak.
+        let peak = |xs: &[(f64, f64, f64, f64)]| xs.iter().map(|s| s.1).fold(0.0, f64::max);
+        let half = samples.len() / 2;
+        println!(
+            "WAL peak: first half {:.1} MiB, second half {:.1} MiB; rows in the lake at {:.0} s: {:.0} of {acked} acknowledged",
+            peak(&samples[..half]) / (1 << 20) as f64,
+            peak(&samples[half..]) / (1 << 20) as f64,
+            last.0,
+            last.2
         );
     }
     Ok(())
