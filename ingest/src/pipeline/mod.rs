@@ -11,7 +11,7 @@
 //! Commits (every `commit_bytes` of input, and at the end) make the staged files visible with
 //! the manifest and the lake's state that describe them ([`Lake::commit`]).
 
-mod dedup;
+pub mod dedup;
 mod parse;
 mod write;
 

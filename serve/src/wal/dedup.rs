@@ -4,16 +4,17 @@
 //! retry arriving after a restart is recognised too. Events still in the WAL are found by
 //! recovery scanning the segments.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use ingest::pipeline::dedup::ContentHashes;
 
 use crate::error::{Result, io_err};
 
 /// The recently seen event hashes, at most about `capacity` of them.
 pub struct Window {
-    current: HashSet<u64>,
-    previous: HashSet<u64>,
+    current: ContentHashes,
+    previous: ContentHashes,
     half: usize,
 }
 
@@ -21,8 +22,8 @@ impl Window {
     pub fn new(capacity: usize) -> Self {
         let half = (capacity / 2).max(1);
         Window {
-            current: HashSet::with_capacity(half.min(1 << 20)),
-            previous: HashSet::new(),
+            current: ContentHashes::with_capacity_and_hasher(half.min(1 << 20), Default::default()),
+            previous: ContentHashes::default(),
             half,
         }
     }
