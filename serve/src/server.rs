@@ -240,7 +240,7 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
     for h in seen.load()? {
         window.insert(h);
     }
-    let recovered = wal::segment::recover(&config.wal_dir, seed)?;
+    let mut recovered = wal::segment::recover(&config.wal_dir, seed)?;
     if recovered.torn_bytes > 0 {
         eprintln!(
             "serve: cut {} bytes of unacknowledged, torn writes off the WAL",
@@ -276,13 +276,8 @@ fn startup(app: &App, config: &Config) -> Result<Workers> {
     }
     // Replay before opening: retried until it succeeds (the lake may be locked by an ingest).
     loop {
-        let left: Vec<_> = recovered
-            .segments
-            .iter()
-            .filter(|s| s.path.exists())
-            .cloned()
-            .collect();
-        match rollup.roll(&left) {
+        recovered.segments.retain(|s| s.path.exists());
+        match rollup.roll(&recovered.segments) {
             Ok(()) => break,
             Err(e) if !app.closing.load(Ordering::SeqCst) => {
                 eprintln!("serve: replaying the WAL failed, trying again in 5 s: {e}");
