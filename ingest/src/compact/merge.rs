@@ -7,7 +7,6 @@ use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use arrow::compute::interleave_record_batch;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
@@ -167,7 +166,7 @@ impl SortedMerge {
             return Ok(None);
         }
         let sources: Vec<&RecordBatch> = self.live.iter().collect();
-        let merged = interleave_record_batch(&sources, &take)?;
+        let merged = crate::sink::gather::gather(&sources, &take)?;
         // Rows from here on come from the batches the inputs hold now.
         self.live.clear();
         for cursor in self.cursors.iter_mut().flatten() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use arrow::array::{Array, RecordBatch};
 
-use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
+use arrow::compute::{SortColumn, concat, lexsort_to_indices};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -215,7 +215,7 @@ pub fn write_sorted(
                 let batch = starts.partition_point(|&s| s <= at) - 1;
                 (batch, (at - starts[batch]) as usize)
             }));
-            let sorted = interleave_record_batch(&sources, &rows)?;
+            let sorted = super::gather::gather(&sources, &rows)?;
             writer.write(&sorted).map_err(perr)?;
         }
         // end the row group here: the next one starts with the next part of the sort order
