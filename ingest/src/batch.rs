@@ -21,8 +21,29 @@ enum ColBuilder {
     ListMap(MapBuilder<StringBuilder, ListBuilder<StringBuilder>>),
 }
 
+/// How much string data a column's builder held when it was finished: the size to give the
+/// next builder of the column, so that it fills without growing (a chunk of lines is about as
+/// big as the one before it).
+#[derive(Debug, Clone, Copy, Default)]
+struct StrSize {
+    /// Strings, and their bytes, of the column's (or its entries') string values.
+    items: usize,
+    bytes: usize,
+    /// The same for a map's values.
+    value_items: usize,
+    value_bytes: usize,
+}
+
+/// Room made for one column's string data at most: a chunk of lines holds about this much
+/// text (a chunk with one huge line does not make every later builder reserve as much).
+const MAX_HINT_BYTES: usize = crate::source::reader::CHUNK_BYTES;
+
+fn strings(items: usize, bytes: usize) -> StringBuilder {
+    StringBuilder::with_capacity(items.min(MAX_HINT_BYTES / 8), bytes.min(MAX_HINT_BYTES))
+}
+
 impl ColBuilder {
-    fn new(kind: Kind, capacity: usize) -> Self {
+    fn new(kind: Kind, capacity: usize, size: StrSize) -> Self {
         match kind {
             Kind::Timestamp => ColBuilder::Ts(
                 TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"),
@@ -30,18 +51,51 @@ impl ColBuilder {
             Kind::Int64 => ColBuilder::I64(Int64Builder::with_capacity(capacity)),
             Kind::Int32 => ColBuilder::I32(Int32Builder::with_capacity(capacity)),
             Kind::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
-            Kind::Str | Kind::Date => ColBuilder::Str(StringBuilder::with_capacity(capacity, 16)),
-            Kind::StrList => ColBuilder::List(ListBuilder::new(StringBuilder::new())),
-            Kind::StrMap => ColBuilder::Map(MapBuilder::new(
-                None,
-                StringBuilder::new(),
-                StringBuilder::new(),
+            Kind::Str | Kind::Date => ColBuilder::Str(strings(capacity, size.bytes.max(16))),
+            Kind::StrList => ColBuilder::List(ListBuilder::with_capacity(
+                strings(size.items, size.bytes),
+                capacity,
             )),
-            Kind::StrListMap => ColBuilder::ListMap(MapBuilder::new(
+            Kind::StrMap => ColBuilder::Map(MapBuilder::with_capacity(
                 None,
-                StringBuilder::new(),
-                ListBuilder::new(StringBuilder::new()),
+                strings(size.items, size.bytes),
+                strings(size.value_items, size.value_bytes),
+                capacity,
             )),
+            Kind::StrListMap => ColBuilder::ListMap(MapBuilder::with_capacity(
+                None,
+                strings(size.items, size.bytes),
+                ListBuilder::with_capacity(strings(size.value_items, size.value_bytes), size.items),
+                capacity,
+            )),
+        }
+    }
+
+    /// The string data held now.
+    fn size(&mut self) -> StrSize {
+        let of = |b: &StringBuilder| (b.offsets_slice().len() - 1, b.values_slice().len());
+        let (items, bytes, value_items, value_bytes) = match self {
+            ColBuilder::Str(b) => (0, b.values_slice().len(), 0, 0),
+            ColBuilder::List(b) => {
+                let (i, n) = of(b.values_ref());
+                (i, n, 0, 0)
+            }
+            ColBuilder::Map(b) => {
+                let ((i, n), (vi, vn)) = (of(b.keys()), of(b.values()));
+                (i, n, vi, vn)
+            }
+            ColBuilder::ListMap(b) => {
+                let (i, n) = of(b.keys());
+                let (vi, vn) = of(b.values().values_ref());
+                (i, n, vi, vn)
+            }
+            _ => (0, 0, 0, 0),
+        };
+        StrSize {
+            items,
+            bytes,
+            value_items,
+            value_bytes,
         }
     }
 
@@ -73,11 +127,28 @@ impl Default for EventBatchBuilder {
     }
 }
 
+/// The string data of each column of a finished batch (see [`EventBatchBuilder::sized_like`]).
+#[derive(Debug, Clone, Default)]
+pub struct Sizes(Vec<StrSize>);
+
 impl EventBatchBuilder {
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::sized_like(capacity, &Sizes::default())
+    }
+
+    /// A builder for `capacity` rows whose string columns have room for the data `sizes`
+    /// recorded (from [`EventBatchBuilder::finish_sized`] of a batch like the next one).
+    pub fn sized_like(capacity: usize, sizes: &Sizes) -> Self {
         let cols = FILE_COLUMNS
             .iter()
-            .map(|c| ColBuilder::new(c.kind, capacity))
+            .enumerate()
+            .map(|(i, c)| {
+                ColBuilder::new(
+                    c.kind,
+                    capacity,
+                    sizes.0.get(i).copied().unwrap_or_default(),
+                )
+            })
             .collect();
         EventBatchBuilder {
             cols,
@@ -105,6 +176,12 @@ impl EventBatchBuilder {
             batch: self,
             next: 0,
         }
+    }
+
+    /// [`EventBatchBuilder::finish`], and the string data each column held.
+    pub fn finish_sized(&mut self) -> Result<(RecordBatch, Sizes), arrow::error::ArrowError> {
+        let sizes = Sizes(self.cols.iter_mut().map(ColBuilder::size).collect());
+        Ok((self.finish()?, sizes))
     }
 
     /// Turn the rows so far into a record batch and start afresh.

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 
+use crate::batch::Sizes;
 use crate::error::{IngestError, Result};
 use crate::quarantine::{QuarantineWriter, Record};
 use crate::redact::Redactor;
@@ -178,8 +179,9 @@ pub fn ingest(opts: &IngestOptions, progress: &Progress) -> Result<Summary> {
         let handle = std::thread::Builder::new()
             .name(format!("kubetrail-parse-{n}"))
             .spawn(move || {
+                let mut sizes = Sizes::default();
                 for chunk in rx {
-                    if tx.send(parse_chunk(chunk, &ctx)).is_err() {
+                    if tx.send(parse_chunk(chunk, &ctx, &mut sizes)).is_err() {
                         return;
                     }
                 }
@@ -312,8 +314,19 @@ impl<'l> Run<'l> {
                 "kubetrail bug: the parser panicked on {p}; the line is in quarantine"
             ));
         }
-        for part in r.parts {
-            let keep: Vec<bool> = part.hashes.iter().map(|h| self.dedup.insert(*h)).collect();
+        // the dedup window sees the events in input order, whatever part they are in
+        let mut keeps: Vec<Vec<bool>> = r
+            .parts
+            .iter()
+            .map(|p| Vec::with_capacity(p.hashes.len()))
+            .collect();
+        for &p in &r.order {
+            let p = p as usize;
+            let keep = &mut keeps[p];
+            let hash = r.parts[p].hashes[keep.len()];
+            keep.push(self.dedup.insert(hash));
+        }
+        for (part, keep) in r.parts.into_iter().zip(keeps) {
             let kept = keep.iter().filter(|k| **k).count();
             self.writer.summary.duplicates += (keep.len() - kept) as u64;
             self.writer.summary.rows += kept as u64;
@@ -444,5 +457,35 @@ impl Inputs {
             record.updated = chrono::Utc::now().to_rfc3339();
             state.upsert(record, replaces.as_deref());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, day: u32) -> String {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{{"username":"alice"}},"objectRef":{{"resource":"pods","apiVersion":"v1"}},"requestReceivedTimestamp":"2026-01-{day:02}T10:00:00Z"}}"#
+        )
+    }
+
+    /// The parse stage gives a chunk's rows per (cluster, day), but the dedup window still sees
+    /// the events in input order: with room for one event, a repeat is a duplicate only right
+    /// after itself, whatever day the events between are of.
+    #[test]
+    fn the_dedup_window_sees_events_in_input_order_across_days() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("audit.log");
+        let (a, b) = (line("a", 5), line("b", 6));
+        std::fs::write(
+            &input,
+            [&a, &b, &a, &b, &b].map(|l| format!("{l}\n")).concat(),
+        )
+        .expect("write");
+        let mut opts = IngestOptions::new(dir.path().join("lake"), vec![input]);
+        opts.dedup_window = 1;
+        let summary = ingest(&opts, &Progress::default()).expect("ingest");
+        assert_eq!((summary.rows, summary.duplicates), (4, 1));
     }
 }

@@ -3,11 +3,11 @@
 //! quarantine records for what cannot be read. A decoder panic quarantines its line and is
 //! reported, instead of taking the thread and its chunk down.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
 
-use crate::batch::EventBatchBuilder;
+use crate::batch::{EventBatchBuilder, Sizes};
 use crate::normalize::raw::RawEvent;
 use crate::normalize::{self, Origin};
 use crate::quarantine::Record;
@@ -20,7 +20,7 @@ use crate::source::reader::{
 };
 use crate::source::reason::Rejection;
 
-/// Rows of one (cluster, day) from one chunk.
+/// Rows of one (cluster, day) from one chunk, in input order.
 pub(super) struct Part {
     pub(super) cluster: String,
     pub(super) day: i32,
@@ -28,10 +28,23 @@ pub(super) struct Part {
     pub(super) hashes: Vec<u64>,
 }
 
+/// Rows of one (cluster, day) being built.
+struct Group {
+    cluster: String,
+    day: i32,
+    builder: EventBatchBuilder,
+    hashes: Vec<u64>,
+}
+
+/// Rows a group's builders make room for at first (a chunk holds a few thousand events).
+const GROUP_CAPACITY: usize = 4096;
+
 pub(super) struct ChunkResult {
     pub(super) seq: u64,
     pub(super) input: usize,
     pub(super) parts: Vec<Part>,
+    /// The part of each event, in input order (the dedup stage sees events in this order).
+    pub(super) order: Vec<u32>,
     pub(super) quarantine: Vec<Record>,
     pub(super) lines: u64,
     /// Lines on which the parser panicked (quarantined too): a bug to report.
@@ -46,7 +59,13 @@ struct ChunkSink<'c> {
     source_file: &'c str,
     line: u64,
     offset: u64,
-    builders: BTreeMap<(String, i32), (EventBatchBuilder, Vec<u64>)>,
+    groups: Vec<Group>,
+    /// Groups by the hash of their (cluster, day).
+    index: HashMap<u64, Vec<usize>>,
+    /// The group of each event, in input order.
+    order: Vec<u32>,
+    /// Room a new group's builder makes for string data: what the last chunk needed.
+    sizes: &'c Sizes,
     quarantine: Vec<Record>,
     events: u64,
 }
@@ -77,13 +96,11 @@ impl Sink for ChunkSink<'_> {
                     .or(wrap.cluster.as_deref())
                     .unwrap_or("default");
                 let hash = xxhash_rust::xxh3::xxh3_64_with_seed(raw.as_bytes(), self.ctx.seed);
-                let key = (cluster.to_owned(), prepared.day);
-                let (builder, hashes) = self
-                    .builders
-                    .entry(key)
-                    .or_insert_with(|| (EventBatchBuilder::with_capacity(4096), Vec::new()));
-                prepared.write(builder, &origin);
-                hashes.push(hash);
+                let g = self.group(cluster, prepared.day);
+                let group = &mut self.groups[g];
+                prepared.write(&mut group.builder, &origin);
+                group.hashes.push(hash);
+                self.order.push(g as u32);
                 self.events += 1;
             }
             Err(reason) => self.reject(reason, raw),
@@ -102,9 +119,12 @@ impl Sink for ChunkSink<'_> {
     }
 }
 
+/// Parse one chunk. `sizes` is what the parser thread's last chunk needed of each column's
+/// string data (its builders start with that room), updated for the next.
 pub(super) fn parse_chunk(
     chunk: Chunk,
     ctx: &ParseContext,
+    sizes: &mut Sizes,
 ) -> std::result::Result<ChunkResult, arrow::error::ArrowError> {
     crate::fault::chunk(&chunk.data);
     let source_file = ctx
@@ -117,7 +137,10 @@ pub(super) fn parse_chunk(
         source_file,
         line: chunk.first_line,
         offset: chunk.offset,
-        builders: BTreeMap::new(),
+        groups: Vec::new(),
+        index: HashMap::new(),
+        order: Vec::new(),
+        sizes,
         quarantine: Vec::new(),
         events: 0,
     };
@@ -254,20 +277,34 @@ pub(super) fn parse_chunk(
             }
         }
     }
-    let mut parts = Vec::with_capacity(sink.builders.len());
-    for ((cluster, day), (mut builder, hashes)) in std::mem::take(&mut sink.builders) {
+    let mut parts = Vec::with_capacity(sink.groups.len());
+    let mut next_sizes = None;
+    for mut group in std::mem::take(&mut sink.groups) {
+        let (batch, used) = group.builder.finish_sized()?;
+        // the biggest group is what a chunk of this input holds
+        if parts
+            .iter()
+            .all(|p: &Part| p.batch.num_rows() < batch.num_rows())
+        {
+            next_sizes = Some(used);
+        }
         parts.push(Part {
-            cluster,
-            day,
-            batch: builder.finish()?,
-            hashes,
+            cluster: group.cluster,
+            day: group.day,
+            batch,
+            hashes: group.hashes,
         });
+    }
+    let (order, quarantine) = (sink.order, sink.quarantine);
+    if let Some(used) = next_sizes {
+        *sizes = used;
     }
     Ok(ChunkResult {
         seq: chunk.seq,
         input: chunk.input,
         parts,
-        quarantine: sink.quarantine,
+        order,
+        quarantine,
         lines,
         panics,
         checkpoint: chunk.checkpoint,
@@ -370,6 +407,30 @@ fn panicked(
 }
 
 impl ChunkSink<'_> {
+    /// The index of the group of (cluster, day), made if new.
+    fn group(&mut self, cluster: &str, day: i32) -> usize {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&day.to_le_bytes());
+        h.update(cluster.as_bytes());
+        let slot = self.index.entry(h.digest()).or_default();
+        let groups = &self.groups;
+        if let Some(&g) = slot
+            .iter()
+            .find(|&&g| groups[g].day == day && groups[g].cluster == cluster)
+        {
+            return g;
+        }
+        let g = self.groups.len();
+        slot.push(g);
+        self.groups.push(Group {
+            cluster: cluster.to_owned(),
+            day,
+            builder: EventBatchBuilder::sized_like(GROUP_CAPACITY, self.sizes),
+            hashes: Vec::with_capacity(GROUP_CAPACITY),
+        });
+        g
+    }
+
     fn reject_bytes(&mut self, reason: String, bytes: &[u8]) {
         self.quarantine.push(Record::new(
             self.source_file,
