@@ -1,12 +1,13 @@
 //! The ingest pipeline, in stages:
 //!
 //! 1. read ([`crate::source::reader`]): a thread cuts the inputs into chunks of whole lines;
-//! 2. [`parse`]: one thread per core turns chunks into Arrow rows per cluster and day, and
-//!    quarantine records;
+//! 2. [`parse`]: one thread per core turns chunks into Arrow rows per cluster and day, each
+//!    chunk's rows sorted as files are, and quarantine records;
 //! 3. [`dedup`]: the calling thread puts the results back in input order and drops exact
-//!    duplicates;
-//! 4. [`write`]: rows wait in per-partition buffers, and an encoder thread sorts each full
-//!    buffer and writes its Parquet file and summary to staging while parsing goes on.
+//!    duplicates (in input order, whatever order the sort gave the rows);
+//! 4. [`write`]: rows wait in per-partition buffers, and an encoder thread merges each full
+//!    buffer's sorted chunks and writes its Parquet file and summary to staging while parsing
+//!    goes on.
 //!
 //! Commits (every `commit_bytes` of input, and at the end) make the staged files visible with
 //! the manifest and the lake's state that describe them ([`Lake::commit`]).
@@ -327,6 +328,11 @@ impl<'l> Run<'l> {
             keep.push(self.dedup.insert(hash));
         }
         for (part, keep) in r.parts.into_iter().zip(keeps) {
+            // `keep` is in input order; the part's rows are sorted
+            let keep = match &part.sorted_from {
+                Some(from) => from.values().iter().map(|&i| keep[i as usize]).collect(),
+                None => keep,
+            };
             let kept = keep.iter().filter(|k| **k).count();
             self.writer.summary.duplicates += (keep.len() - kept) as u64;
             self.writer.summary.rows += kept as u64;
@@ -465,9 +471,58 @@ mod tests {
     use super::*;
 
     fn line(id: &str, day: u32) -> String {
+        line_of(id, day, "pods")
+    }
+
+    fn line_of(id: &str, day: u32, resource: &str) -> String {
         format!(
-            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{{"username":"alice"}},"objectRef":{{"resource":"pods","apiVersion":"v1"}},"requestReceivedTimestamp":"2026-01-{day:02}T10:00:00Z"}}"#
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/{resource}","verb":"list","user":{{"username":"alice"}},"objectRef":{{"resource":"{resource}","apiVersion":"v1"}},"requestReceivedTimestamp":"2026-01-{day:02}T10:00:00Z"}}"#
         )
+    }
+
+    /// The audit IDs of every row in the lake's event files.
+    fn audit_ids(lake: &std::path::Path) -> Vec<String> {
+        use arrow::array::AsArray;
+        let mut ids = Vec::new();
+        let mut dirs = vec![lake.join("events")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    let file = std::fs::File::open(&path).expect("open");
+                    let reader =
+                        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024)
+                            .expect("reader");
+                    for batch in reader {
+                        let batch = batch.expect("batch");
+                        let col = batch
+                            .column_by_name(crate::schema::col::AUDIT_ID)
+                            .expect("audit_id");
+                        ids.extend(col.as_string::<i32>().iter().flatten().map(str::to_owned));
+                    }
+                }
+            }
+        }
+        ids.sort();
+        ids
+    }
+
+    /// A chunk's rows are sorted before the dedup stage sees them; the duplicate dropped is
+    /// still the repeat, not whichever row the sort put in its place.
+    #[test]
+    fn the_duplicate_dropped_is_the_repeat_whatever_the_sort_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let input = dir.path().join("audit.log");
+        // sorted by resource: y, y (pods) before x (secrets)
+        let (x, y) = (line_of("x", 5, "secrets"), line_of("y", 5, "pods"));
+        std::fs::write(&input, [&x, &y, &y].map(|l| format!("{l}\n")).concat()).expect("write");
+        let lake = dir.path().join("lake");
+        let opts = IngestOptions::new(lake.clone(), vec![input]);
+        let summary = ingest(&opts, &Progress::default()).expect("ingest");
+        assert_eq!((summary.rows, summary.duplicates), (2, 1));
+        assert_eq!(audit_ids(&lake), ["x", "y"]);
     }
 
     /// The parse stage gives a chunk's rows per (cluster, day), but the dedup window still sees

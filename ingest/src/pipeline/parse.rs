@@ -1,17 +1,19 @@
 //! The parse stage: one thread per core turns chunks of whole lines (or document items) into
-//! Arrow rows per (cluster, day), with the hash of each event's bytes for the dedup stage, and
-//! quarantine records for what cannot be read. A decoder panic quarantines its line and is
-//! reported, instead of taking the thread and its chunk down.
+//! Arrow rows per (cluster, day), sorted as the lake's files are, with the hash of each event's
+//! bytes for the dedup stage, and quarantine records for what cannot be read. A decoder panic
+//! quarantines its line and is reported, instead of taking the thread and its chunk down.
 
 use std::collections::HashMap;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
 
 use crate::batch::{EventBatchBuilder, Sizes};
 use crate::normalize::raw::RawEvent;
 use crate::normalize::{self, Origin};
 use crate::quarantine::Record;
 use crate::redact::Redactor;
+use crate::sink::parquet::sort_order;
 use crate::source::container::{self, Partials, Step};
 use crate::source::envelope::{self, Sink, Wrap};
 use crate::source::format::{CsvKind, InputFormat};
@@ -20,12 +22,16 @@ use crate::source::reader::{
 };
 use crate::source::reason::Rejection;
 
-/// Rows of one (cluster, day) from one chunk, in input order.
+/// Rows of one (cluster, day) from one chunk, sorted as files are
+/// ([`SORT_COLUMNS`](crate::sink::parquet::SORT_COLUMNS)).
 pub(super) struct Part {
     pub(super) cluster: String,
     pub(super) day: i32,
     pub(super) batch: RecordBatch,
+    /// The content hash of each event, in input order.
     pub(super) hashes: Vec<u64>,
+    /// The input-order index of each row of `batch` (`None`: the rows are in input order).
+    pub(super) sorted_from: Option<UInt32Array>,
 }
 
 /// Rows of one (cluster, day) being built.
@@ -288,11 +294,25 @@ pub(super) fn parse_chunk(
         {
             next_sizes = Some(used);
         }
+        // Sorted here, on the parser threads and while the rows are fresh in the cache, so
+        // that the write stage merges long sorted stretches (copied as ranges).
+        let order = sort_order(&batch)?;
+        let in_order = order
+            .values()
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| i == r as usize);
+        let (batch, sorted_from) = if in_order {
+            (batch, None)
+        } else {
+            (take_record_batch(&batch, &order)?, Some(order))
+        };
         parts.push(Part {
             cluster: group.cluster,
             day: group.day,
             batch,
             hashes: group.hashes,
+            sorted_from,
         });
     }
     let (order, quarantine) = (sink.order, sink.quarantine);

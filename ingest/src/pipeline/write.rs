@@ -1,6 +1,6 @@
 //! The write stage: rows wait in one buffer per (cluster, day); when the buffers pass their
-//! limit, the largest goes to the encoder thread, which sorts it and writes its Parquet file and
-//! its summary to staging while the parsers go on. A commit waits for the encoder and hands over
+//! limit, the largest goes to the encoder thread, which merges its sorted chunks and writes its
+//! Parquet file and its summary to staging while the parsers go on. A commit waits for the encoder and hands over
 //! everything staged since the last one.
 //!
 //! Memory: the buffers (at most the limit) plus the one file being encoded; a buffer that fills

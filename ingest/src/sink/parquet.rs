@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, RecordBatch, UInt32Array};
+use arrow::error::ArrowError;
 
 use arrow::compute::{SortColumn, concat, lexsort_to_indices};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
@@ -158,6 +159,20 @@ impl FileWriter {
         let bytes = file.metadata().map_err(lake_err(&path))?.len();
         Ok((self.rows, bytes))
     }
+}
+
+/// The order of `batch`'s rows by [`SORT_COLUMNS`]: the row that comes first, then the next.
+/// The parse stage sorts each chunk's rows with it, so that [`write_sorted`] merges long
+/// stretches of sorted rows (copied as ranges) instead of gathering rows one by one.
+pub fn sort_order(batch: &RecordBatch) -> std::result::Result<UInt32Array, ArrowError> {
+    let keys: Vec<SortColumn> = SORT_COLUMNS
+        .iter()
+        .map(|name| SortColumn {
+            values: batch.column(index_of(name).unwrap_or(0)).clone(),
+            options: None,
+        })
+        .collect();
+    lexsort_to_indices(&keys, None)
 }
 
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
