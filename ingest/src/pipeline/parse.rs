@@ -445,7 +445,14 @@ impl ChunkSink<'_> {
         self.groups.push(Group {
             cluster: cluster.to_owned(),
             day,
-            builder: EventBatchBuilder::sized_like(GROUP_CAPACITY, self.sizes),
+            // A chunk's first group is sized like the last chunk's biggest; others (a chunk
+            // spanning days) grow as they fill, so that many small days do not each reserve a
+            // chunk's worth.
+            builder: if g == 0 {
+                EventBatchBuilder::sized_like(GROUP_CAPACITY, self.sizes)
+            } else {
+                EventBatchBuilder::with_capacity(GROUP_CAPACITY)
+            },
             hashes: Vec::with_capacity(GROUP_CAPACITY),
         });
         g
