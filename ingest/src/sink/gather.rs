@@ -1,9 +1,9 @@
 //! Rows of several batches gathered into one batch, in a given order.
 //!
 //! Writing a sorted file and merging sorted files both gather rows: `(batch, row)` pairs in
-//! output order. When those pairs mostly continue each other (a merge of sorted runs, or rows
-//! the parse stage already grouped by resource), each stretch of consecutive rows of one batch
-//! is copied as one range; when they do not, the rows are copied one by one
+//! output order. When those pairs mostly continue each other (compaction's merge of sorted
+//! files, or a file made of chunks the parse stage already sorted), each stretch of consecutive
+//! rows of one batch is copied as one range; when they do not, the rows are copied one by one
 //! ([`interleave_record_batch`]), which is cheaper per row for short stretches.
 
 use arrow::array::{
