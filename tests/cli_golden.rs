@@ -293,6 +293,22 @@ fn detect_filters_exit_codes_and_errors() {
     let _g = settings().bind_to_scope();
     // The whole pack over the lake: which rules fire, one line each.
     assert_cmd_snapshot!("detect_all_csv", detect(dir.path(), &["-f", "csv"]));
+    // Rules run two at a time by default: one at a time, or eight, finds the same.
+    let csv = |jobs: &str| {
+        let out = detect(dir.path(), &["-f", "csv", "--jobs", jobs])
+            .output()
+            .expect("run detect");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let one = csv("1");
+    assert!(one.lines().count() > 10, "the pack finds something: {one}");
+    assert_eq!(one, csv("2"));
+    assert_eq!(one, csv("8"));
     assert_cmd_snapshot!(
         "detect_fail_on_high",
         detect(dir.path(), &["-f", "csv", "--fail-on", "high"])

@@ -16,6 +16,9 @@ pub enum QueryError {
     ReadOnly(String),
     #[error("{0}")]
     Sql(String),
+    /// The query needed more memory than the session's limit (`--memory-limit`) allows.
+    #[error("{0}")]
+    OutOfMemory(String),
     #[error("{file}:{line}: {message}")]
     Ioc {
         file: String,

@@ -24,6 +24,7 @@ pub mod run;
 pub mod sealed;
 pub mod session;
 pub mod shell;
+pub mod summarised;
 pub mod timearg;
 
 pub use error::{QueryError, Result};

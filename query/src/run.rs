@@ -37,6 +37,9 @@ pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
 /// Turn DataFusion's errors into the ones a person reading the shell can act on.
 pub fn explain(e: DataFusionError) -> QueryError {
     let text = e.strip_backtrace();
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        return QueryError::OutOfMemory(text);
+    }
     let lower = text.to_ascii_lowercase();
     if lower.contains("not supported")
         && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement"))

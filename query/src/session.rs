@@ -1,6 +1,7 @@
 //! A DataFusion session over a lake: the `events` table (a view over the lake's files that fills
 //! the columns older files lack), audit SQL functions, the settings that make Parquet pruning
-//! work, and the `events_window` / `events_history` views the rules read.
+//! work, and the `events_window` / `events_history` views the rules read (with their summaries,
+//! see [`crate::summarised`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -289,6 +290,12 @@ async fn register_tables(
     ctx.register_table(LAKE_TABLE, table)?;
     let sealed = matches!(encryption, Encryption::NoKey);
     ctx.sql(&events_view_sql(scope, sealed)).await?;
+    // which partitions the summary views may read from the summary: decided at the first window
+    let summaries = Arc::new(crate::summarised::Summaries::new(scope.clone()));
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(summaries);
     Ok(())
 }
 
@@ -301,7 +308,8 @@ pub struct Window {
     pub baseline: Duration,
 }
 
-/// (Re)define `events_window` and `events_history` over `events`.
+/// (Re)define `events_window` and `events_history` over `events`, and their summaries
+/// `summary_window` and `summary_history` (see [`crate::summarised`]).
 pub async fn register_window(ctx: &SessionContext, w: &Window) -> Result<()> {
     let mut window = Vec::new();
     if let Some(s) = w.since {
@@ -328,6 +336,11 @@ pub async fn register_window(ctx: &SessionContext, w: &Window) -> Result<()> {
             "CREATE VIEW {name} AS SELECT * FROM events WHERE {pred}"
         ))
         .await?;
+    }
+    let history = w.since.map(|s| (s - w.baseline, s));
+    for (name, sql) in crate::summarised::view_sql(ctx, (w.since, w.until), history).await? {
+        ctx.sql(&format!("DROP VIEW IF EXISTS {name}")).await?;
+        ctx.sql(&sql).await?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::allowlist::Allowlist;
@@ -35,7 +36,13 @@ pub struct DetectOptions {
     pub column_key: Option<ingest::sink::encryption::ColumnKey>,
     /// Where the rules' queries run (`--engine`); planned here either way.
     pub engine: query::engine::Engine,
+    /// How many rules run at once (`--jobs`); at least one.
+    pub jobs: usize,
 }
+
+/// Rules run at once by default: one rule's plan often leaves a core idle (planning, a serial
+/// final step, a small table), a second rule fills it.
+pub const DEFAULT_JOBS: usize = 2;
 
 /// The lake as detect saw it, so a report can be reproduced.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -66,6 +73,8 @@ pub struct RuleFailure {
 }
 
 /// How long one rule took, for finding the slow ones (`jq '.timings | sort_by(-.seconds)'`).
+/// Rules run `--jobs` at a time, so with more than one the times overlap and add up to more
+/// than the run's.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleTiming {
     pub rule_id: String,
@@ -127,11 +136,22 @@ fn human(d: Duration) -> String {
 /// Run one rule in `ctx` over the window; returns its findings.
 pub async fn run_rule(ctx: &SessionContext, rule: &Rule, window: &Window) -> Result<Vec<Finding>> {
     session::register_window(ctx, window).await?;
+    run_in_window(ctx, rule).await
+}
+
+/// Run one rule in `ctx`, whose window views are defined.
+async fn run_in_window(ctx: &SessionContext, rule: &Rule) -> Result<Vec<Finding>> {
     let batches = query::run::collect(ctx, &rule.sql)
         .await
-        .map_err(|e| RuleError::Run {
-            rule: rule.id.clone(),
-            message: e.to_string(),
+        .map_err(|e| match e {
+            query::QueryError::OutOfMemory(message) => RuleError::OutOfMemory {
+                rule: rule.id.clone(),
+                message,
+            },
+            e => RuleError::Run {
+                rule: rule.id.clone(),
+                message: e.to_string(),
+            },
         })?;
     let mut rows = finding::rows(&batches);
     crate::body_name::fill(ctx, &mut rows).await?;
@@ -238,9 +258,9 @@ async fn lake_info(
 }
 
 /// Run `rules` over the lake. `progress(done, total, rule_id)` is called as rules finish.
-pub async fn detect(
+pub async fn detect<'a>(
     opts: &DetectOptions,
-    rules: &[Rule],
+    rules: &'a [Rule],
     progress: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<Report> {
     let scope = Scope {
@@ -274,15 +294,38 @@ pub async fn detect(
     let mut failures = Vec::new();
     let mut suppressed = 0;
     let mut timings = Vec::with_capacity(rules.len());
-    for (i, rule) in rules.iter().enumerate() {
+    // `jobs` rules at a time, their results in the pack's order; one that ran out of memory
+    // next to others runs again alone, so that sharing the memory limit changes no finding
+    let jobs = opts.jobs.max(1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let (ctx_ref, done_ref) = (&ctx, &done);
+    let run_timed = |rule: &'a Rule| async move {
         let started = std::time::Instant::now();
+        let result = run_in_window(ctx_ref, rule).await;
+        let finished = done_ref.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(finished, rules.len(), &rule.id);
+        (result, started.elapsed())
+    };
+    let mut results: Vec<_> = futures::stream::iter(rules.iter().map(run_timed))
+        .buffered(jobs)
+        .collect()
+        .await;
+    if jobs > 1 {
+        for (rule, slot) in rules.iter().zip(results.iter_mut()) {
+            if matches!(slot.0, Err(RuleError::OutOfMemory { .. })) {
+                let started = std::time::Instant::now();
+                let again = run_in_window(&ctx, rule).await;
+                *slot = (again, slot.1 + started.elapsed());
+            }
+        }
+    }
+    for (rule, (result, took)) in rules.iter().zip(results) {
         if let Some(c) = coverage_of(rule, &seen) {
             coverage.push(c);
         }
-        let result = run_rule(&ctx, rule, &plain).await;
         timings.push(RuleTiming {
             rule_id: rule.id.clone(),
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: took.as_secs_f64(),
             findings: result.as_ref().map_or(0, Vec::len),
         });
         match result {
@@ -303,7 +346,6 @@ pub async fn detect(
                 error: e.to_string(),
             }),
         }
-        progress(i + 1, rules.len(), &rule.id);
     }
     findings.sort_by(|a, b| {
         b.severity

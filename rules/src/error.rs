@@ -21,6 +21,9 @@ pub enum RuleError {
     },
     #[error("rule {rule}: {message}")]
     Run { rule: String, message: String },
+    /// The rule's query needed more memory than the limit allows.
+    #[error("rule {rule}: {message}")]
+    OutOfMemory { rule: String, message: String },
     #[error(transparent)]
     Query(#[from] query::QueryError),
     #[error(transparent)]

@@ -83,7 +83,8 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
     }
     let mut findings = Vec::new();
     for ((cluster, _), mut members) in groups {
-        members.sort_by_key(|a| text(a, "ts"));
+        // each row's time read once, not once per comparison
+        members.sort_by_cached_key(|a| text(a, "ts"));
         let Some(first) = members.first().copied() else {
             continue;
         };
@@ -103,11 +104,13 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
             h.update(id.as_bytes());
         }
         let finding_id = format!("{:032x}", h.digest128());
-        // Evidence order for the list: by time.
+        // Evidence order for the list: by time, each ID once (a set, not a search of the list:
+        // a finding can have tens of thousands of rows)
         let mut ordered: Vec<String> = Vec::new();
+        let mut listed = std::collections::HashSet::new();
         for r in &members {
             if let Some(id) = text(r, "audit_id").or_else(|| text(r, "ts"))
-                && !ordered.contains(&id)
+                && listed.insert(id.clone())
             {
                 ordered.push(id);
             }

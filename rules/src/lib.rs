@@ -13,7 +13,7 @@
 //!     baseline: chrono::Duration::days(7), min_severity: rules::rule::Severity::Info,
 //!     allowlist: Default::default(), iocs: Default::default(),
 //!     memory: query::memory::MemoryLimit::machine_default(), column_key: None,
-//!     engine: Default::default(),
+//!     engine: Default::default(), jobs: rules::engine::DEFAULT_JOBS,
 //! };
 //! let report = rules::engine::detect(&opts, &pack, &|_, _, _| {}).await?;
 //! println!("{} findings", report.findings.len());

@@ -164,6 +164,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         memory: query::memory::MemoryLimit::machine_default(),
         column_key: None,
         engine: Default::default(),
+        jobs: rules::engine::DEFAULT_JOBS,
     };
     let pack = rules::pack::builtin()?;
     let report = super::detect::run_detect(&detect_opts, &pack, false)?;

@@ -109,6 +109,7 @@ pub fn options(
         memory: args.execution.limit(),
         column_key,
         engine: args.execution.engine()?,
+        jobs: args.jobs,
     })
 }
 

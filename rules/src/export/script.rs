@@ -20,7 +20,14 @@ use crate::rule::Rule;
 pub const FINDING_CTE: &str = "kubetrail_finding";
 
 /// Names the exported statement defines in front of the rule's.
-const RESERVED: &[&str] = &["events", "events_window", "events_history", FINDING_CTE];
+const RESERVED: &[&str] = &[
+    "events",
+    "events_window",
+    "events_history",
+    query::summarised::WINDOW_VIEW,
+    query::summarised::HISTORY_VIEW,
+    FINDING_CTE,
+];
 
 /// Parse one rule query the way DataFusion reads it (PostgreSQL dialect).
 pub fn parse(sql: &str) -> Result<Query, Unsupported> {
@@ -50,9 +57,20 @@ pub fn statement(rule: &Rule, target: &Target) -> Result<String, Unsupported> {
     let mut query = parse(&rule.sql)?;
     inline::inline(&mut query)?;
     translate::translate(&mut query, d)?;
-    let history = rule.sql.contains("events_history");
+    let history =
+        rule.sql.contains("events_history") || rule.sql.contains(query::summarised::HISTORY_VIEW);
 
     let mut ctes = views::ctes(&target.source, target.bounds, d, history)?;
+    // the summary views, computed from the events: the engine reads the lake's events only
+    for (view, events) in [
+        (query::summarised::WINDOW_VIEW, "events_window"),
+        (query::summarised::HISTORY_VIEW, "events_history"),
+    ] {
+        if rule.sql.contains(view) {
+            let sql = query::summarised::aggregate_sql(events, "TRUE");
+            ctes.push(format!("{view} AS ({sql})"));
+        }
+    }
     if let Some(with) = query.with.take() {
         if with.recursive {
             return Err(Unsupported::Construct {
