@@ -14,14 +14,15 @@ use crate::session::{Window, register_window};
 use crate::timearg::{parse_duration, parse_time};
 
 const HELP: &str = "\
-Statements end with ';' and may span lines. Tables: events (and, after .window, events_window
-and events_history, the views detection rules read).
+Statements end with ';' and may span lines. Tables: events, events_summary (and, after .window,
+events_window, events_history and their summaries summary_window and summary_history, the views
+detection rules read).
 
   .schema [COLUMN]     columns of events with their types and meaning
   .tables              tables and views
   .window SINCE [UNTIL] [BASELINE]
-                       define events_window (SINCE..UNTIL) and events_history (BASELINE before
-                       SINCE; default 7d), e.g. `.window 24h` or `.window 2026-01-05 2026-01-06 7d`,
+                       define events_window (SINCE..UNTIL), events_history (BASELINE before
+                       SINCE; default 7d) and their summaries, e.g. `.window 24h` or `.window 2026-01-05 2026-01-06 7d`,
                        so a rule's SQL pastes in unchanged
   .format table|csv|json|jsonl
   .timer on|off        print the time each query took (default on)
@@ -199,7 +200,9 @@ impl Shell<'_> {
             baseline,
         };
         match self.rt.block_on(register_window(&self.ctx, &w)) {
-            Ok(()) => eprintln!("events_window and events_history defined"),
+            Ok(()) => eprintln!(
+                "events_window, events_history, summary_window and summary_history defined"
+            ),
             Err(e) => eprintln!("error: {e}"),
         }
     }
