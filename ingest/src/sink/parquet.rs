@@ -1,12 +1,15 @@
 //! Parquet files of the lake: sorted by resource then time, zstd, page statistics and page indexes, bloom
 //! filters on the columns analysts look up by value, and the schema version in the metadata.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 
 use arrow::array::{Array, RecordBatch, UInt32Array};
 use arrow::error::ArrowError;
 
 use arrow::compute::{SortColumn, concat, lexsort_to_indices};
+use arrow::row::{Row, RowConverter, Rows, SortField};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -161,6 +164,85 @@ impl FileWriter {
     }
 }
 
+/// The rows of `batches` in [`SORT_COLUMNS`] order, as (batch, row), by sorting their sort
+/// columns concatenated.
+fn sort_whole(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>> {
+    let schema = file_schema();
+    let mut keys = Vec::with_capacity(SORT_COLUMNS.len());
+    for name in SORT_COLUMNS {
+        let i = index_of(name).unwrap_or(0);
+        let columns: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        let values = if columns.is_empty() {
+            arrow::array::new_empty_array(schema.field(i).data_type())
+        } else {
+            concat(&columns)?
+        };
+        keys.push(SortColumn {
+            values,
+            options: None,
+        });
+    }
+    let order = lexsort_to_indices(&keys, None)?;
+    // where each batch's rows start in the concatenated columns
+    let starts: Vec<u32> = batches
+        .iter()
+        .scan(0u32, |at, b| {
+            let start = *at;
+            *at += b.num_rows() as u32;
+            Some(start)
+        })
+        .collect();
+    Ok(order
+        .values()
+        .iter()
+        .map(|&at| {
+            let batch = starts.partition_point(|&s| s <= at) - 1;
+            (batch, (at - starts[batch]) as usize)
+        })
+        .collect())
+}
+
+/// The rows of `batches` in [`SORT_COLUMNS`] order, as (batch, row), by merging them: `None`
+/// unless every batch is sorted already. Each row's sort key is compared in arrow's row format,
+/// a few times per row (the heap holds one row per batch), where sorting them whole compares
+/// each row's columns about log2(rows) times.
+fn merge_order(batches: &[RecordBatch]) -> Option<Vec<(usize, usize)>> {
+    let schema = file_schema();
+    let columns: Vec<usize> = SORT_COLUMNS
+        .iter()
+        .map(|name| index_of(name).unwrap_or(0))
+        .collect();
+    let fields = columns
+        .iter()
+        .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields).ok()?;
+    let mut keys: Vec<Rows> = Vec::with_capacity(batches.len());
+    for b in batches {
+        let sort_columns: Vec<_> = columns.iter().map(|&i| b.column(i).clone()).collect();
+        let rows = converter.convert_columns(&sort_columns).ok()?;
+        if (1..rows.num_rows()).any(|i| rows.row(i - 1) > rows.row(i)) {
+            return None;
+        }
+        keys.push(rows);
+    }
+    let total = keys.iter().map(Rows::num_rows).sum();
+    let mut order = Vec::with_capacity(total);
+    let mut heap: BinaryHeap<Reverse<(Row<'_>, usize, usize)>> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.num_rows() > 0)
+        .map(|(b, k)| Reverse((k.row(0), b, 0)))
+        .collect();
+    while let Some(Reverse((_, b, r))) = heap.pop() {
+        order.push((b, r));
+        if r + 1 < keys[b].num_rows() {
+            heap.push(Reverse((keys[b].row(r + 1), b, r + 1)));
+        }
+    }
+    Some(order)
+}
+
 /// The order of `batch`'s rows by [`SORT_COLUMNS`]: the row that comes first, then the next.
 /// The parse stage sorts each chunk's rows with it, so that [`write_sorted`] merges long
 /// stretches of sorted rows (copied as ranges) instead of gathering rows one by one.
@@ -178,40 +260,22 @@ pub fn sort_order(batch: &RecordBatch) -> std::result::Result<UInt32Array, Arrow
 /// Sort `batches` by [`SORT_COLUMNS`] and write them as one Parquet file.
 /// Returns (rows, bytes written). `key` encrypts the sensitive columns.
 ///
-/// Only the sort columns are copied whole (to find the order); rows are then gathered from the
-/// batches in sort order [`GATHER_ROWS`] at a time, so writing needs one slice of extra memory
+/// The order comes from merging the batches when each is sorted already (ingest's parsed chunks
+/// are: [`sort_order`]), else from sorting their sort columns concatenated; rows are then
+/// gathered from the batches in sort order [`GATHER_ROWS`] at a time, so writing needs one slice of extra memory
 /// (and the row group's encoded pages), not a second copy of the file's rows.
 pub fn write_sorted(
     path: &Path,
     batches: &[RecordBatch],
     key: Option<&ColumnKey>,
 ) -> Result<(u64, u64)> {
+    // (batch, row) of each row in sort order: merged when every batch is sorted (ingest's
+    // chunks are), else sorted whole
+    let order = match merge_order(batches) {
+        Some(order) => order,
+        None => sort_whole(batches)?,
+    };
     let schema = file_schema();
-    let mut keys = Vec::with_capacity(SORT_COLUMNS.len());
-    for name in SORT_COLUMNS {
-        let i = index_of(name).unwrap_or(0);
-        let columns: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
-        let values = if columns.is_empty() {
-            arrow::array::new_empty_array(schema.field(i).data_type())
-        } else {
-            concat(&columns)?
-        };
-        keys.push(SortColumn {
-            values,
-            options: None,
-        });
-    }
-    let order = lexsort_to_indices(&keys, None)?;
-    drop(keys);
-    // where each batch's rows start in the sort columns
-    let starts: Vec<u32> = batches
-        .iter()
-        .scan(0u32, |at, b| {
-            let start = *at;
-            *at += b.num_rows() as u32;
-            Some(start)
-        })
-        .collect();
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     if let Some(parent) = path.parent() {
         super::layout::private_dir(parent)?;
@@ -222,15 +286,9 @@ pub fn write_sorted(
         source,
     };
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties(key)?)).map_err(perr)?;
-    let mut rows = Vec::with_capacity(GATHER_ROWS.min(order.len()));
-    for group in order.values().chunks(ROW_GROUP_ROWS) {
+    for group in order.chunks(ROW_GROUP_ROWS) {
         for slice in group.chunks(GATHER_ROWS) {
-            rows.clear();
-            rows.extend(slice.iter().map(|&at| {
-                let batch = starts.partition_point(|&s| s <= at) - 1;
-                (batch, (at - starts[batch]) as usize)
-            }));
-            let sorted = super::gather::gather(&sources, &rows)?;
+            let sorted = super::gather::gather(&sources, slice)?;
             writer.write(&sorted).map_err(perr)?;
         }
         // end the row group here: the next one starts with the next part of the sort order
@@ -310,6 +368,39 @@ mod tests {
 
     use super::testing::{batch, keys_of};
     use super::*;
+
+    /// Batches that are each sorted are merged; one that is not makes them sorted whole; both
+    /// give the rows in the same order.
+    #[test]
+    fn sorted_batches_are_merged_and_unsorted_ones_sorted_whole_into_one_order() {
+        let sorted = [
+            batch(&[(None, 3, 1), (Some("pods"), 1, 2), (Some("pods"), 7, 3)]),
+            batch(&[]),
+            batch(&[(None, 1, 4), (Some("pods"), 7, 1), (Some("secrets"), 2, 5)]),
+            batch(&[(Some("leases"), 9, 6), (Some("pods"), 4, 7)]),
+        ];
+        let merged = merge_order(&sorted).expect("each batch is sorted: merged");
+        assert_eq!(merged, sort_whole(&sorted).expect("sort"));
+        assert_eq!(
+            merged,
+            [
+                (2, 0),
+                (0, 0),
+                (3, 0),
+                (0, 1),
+                (3, 1),
+                (2, 1),
+                (0, 2),
+                (2, 2)
+            ]
+        );
+        let mut unsorted = sorted.to_vec();
+        unsorted.push(batch(&[(Some("secrets"), 1, 8), (Some("pods"), 2, 9)]));
+        assert!(
+            merge_order(&unsorted).is_none(),
+            "the last batch is not sorted"
+        );
+    }
 
     /// Gathering a row group in slices keeps the order whole: rows spread over several batches
     /// and several slices come out sorted, each once, in row groups of [`ROW_GROUP_ROWS`].
