@@ -5,7 +5,7 @@ use datafusion::prelude::SessionContext;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
-use crate::finding;
+use crate::finding::{self, Evidence};
 
 /// Row key holding the body's `metadata.generateName` when the body had no `metadata.name`.
 pub const GENERATE_NAME: &str = "generate_name";
@@ -18,10 +18,9 @@ fn text<'a>(row: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     row.get(key).and_then(Value::as_str)
 }
 
-fn nameless_create(row: &Map<String, Value>) -> Option<&str> {
-    let unnamed = matches!(row.get("name"), None | Some(Value::Null));
-    (unnamed && text(row, "verb") == Some("create"))
-        .then(|| text(row, "audit_id"))
+fn nameless_create(row: &Evidence) -> Option<&str> {
+    (row.name.is_none() && row.verb.as_deref() == Some("create"))
+        .then_some(row.audit_id.as_deref())
         .flatten()
 }
 
@@ -31,7 +30,7 @@ fn quote(s: &str) -> String {
 
 /// Fill `name` (from `metadata.name`) or [`GENERATE_NAME`] into evidence rows of create
 /// requests whose `objectRef` had no name, reading their bodies from `events_window`.
-pub async fn fill(ctx: &SessionContext, rows: &mut [Map<String, Value>]) -> Result<()> {
+pub async fn fill(ctx: &SessionContext, rows: &mut [Evidence]) -> Result<()> {
     let mut ids: Vec<String> = rows
         .iter()
         .filter_map(nameless_create)
@@ -70,12 +69,8 @@ pub async fn fill(ctx: &SessionContext, rows: &mut [Map<String, Value>]) -> Resu
             continue;
         };
         match names.get(&id) {
-            Some((Some(n), _)) => {
-                row.insert("name".into(), Value::String(n.clone()));
-            }
-            Some((None, Some(g))) => {
-                row.insert(GENERATE_NAME.into(), Value::String(g.clone()));
-            }
+            Some((Some(n), _)) => row.name = Some(n.clone()),
+            Some((None, Some(g))) => row.generate_name = Some(g.clone()),
             _ => {}
         }
     }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
+use datafusion::execution::memory_pool::MemoryLimit as PoolLimit;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Serialize;
@@ -155,9 +156,18 @@ async fn run_in_window(ctx: &SessionContext, rule: &Rule) -> Result<Vec<Finding>
                 message: e.to_string(),
             },
         })?;
-    let mut rows = finding::rows(&batches);
+    let mut rows = finding::evidence(&batches);
+    drop(batches);
     crate::body_name::fill(ctx, &mut rows).await?;
-    Ok(finding::group(rule, &rows))
+    let findings = finding::group(rule, &rows);
+    drop(rows);
+    // what the rule's plan and rows held goes back to the system once the process holds half
+    // its memory limit: the next rule's peak then adds to what the findings hold, not to every
+    // earlier rule's leftovers (below that, the pages stay for the next rule to reuse)
+    if let PoolLimit::Finite(limit) = ctx.runtime_env().memory_pool.memory_limit() {
+        heap::release_freed_above(limit as u64 / 2);
+    }
+    Ok(findings)
 }
 
 fn level_rank(level: &str) -> u8 {

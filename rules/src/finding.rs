@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -58,12 +59,100 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     out
 }
 
-fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
-    match row.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_string()),
+/// What a finding is made of, from one row of a rule's result: the columns [`group`] reads,
+/// as text (a number or time as it prints). Holding these instead of the whole row as a JSON
+/// object keeps a rule with hundreds of thousands of evidence rows small.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evidence {
+    pub cluster: Option<String>,
+    pub audit_id: Option<String>,
+    pub ts: Option<String>,
+    pub finding_key: Option<String>,
+    pub severity: Option<String>,
+    pub detail: Option<String>,
+    pub username: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub namespace: Option<String>,
+    pub resource: Option<String>,
+    pub name: Option<String>,
+    pub verb: Option<String>,
+    /// The body's `metadata.generateName` of a create whose object had no name yet (filled by
+    /// [`crate::body_name`], or a column of the rule's own).
+    pub generate_name: Option<String>,
+}
+
+impl Evidence {
+    /// What identifies this piece of evidence: its audit ID, else its time.
+    pub fn id(&self) -> Option<&str> {
+        self.audit_id.as_deref().or(self.ts.as_deref())
     }
+}
+
+/// The evidence of a query result: of each row, only the columns a finding is made of.
+pub fn evidence(batches: &[RecordBatch]) -> Vec<Evidence> {
+    let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for b in batches {
+        let column = |name: &str| b.schema().index_of(name).ok().map(|i| b.column(i).clone());
+        let [
+            cluster,
+            audit_id,
+            ts,
+            finding_key,
+            severity,
+            detail,
+            username,
+            source_ip,
+            user_agent,
+            namespace,
+            resource,
+            name,
+            verb,
+            generate_name,
+        ] = [
+            "cluster",
+            "audit_id",
+            "ts",
+            "finding_key",
+            "severity",
+            "detail",
+            "username",
+            "source_ip",
+            "user_agent",
+            "namespace",
+            "resource",
+            "name",
+            "verb",
+            crate::body_name::GENERATE_NAME,
+        ]
+        .map(column);
+        let text = |a: &Option<ArrayRef>, row: usize| -> Option<String> {
+            match query::output::cell(a.as_ref()?.as_ref(), row) {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                other => Some(other.to_string()),
+            }
+        };
+        for row in 0..b.num_rows() {
+            out.push(Evidence {
+                cluster: text(&cluster, row),
+                audit_id: text(&audit_id, row),
+                ts: text(&ts, row),
+                finding_key: text(&finding_key, row),
+                severity: text(&severity, row),
+                detail: text(&detail, row),
+                username: text(&username, row),
+                source_ip: text(&source_ip, row),
+                user_agent: text(&user_agent, row),
+                namespace: text(&namespace, row),
+                resource: text(&resource, row),
+                name: text(&name, row),
+                verb: text(&verb, row),
+                generate_name: text(&generate_name, row),
+            });
+        }
+    }
+    out
 }
 
 /// Group a rule's evidence rows into findings: rows with the same `finding_key` (else the same
@@ -71,28 +160,21 @@ fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
 /// of evidence. A rule may set a row's severity in a `severity` column (`info` .. `critical`),
 /// e.g. lower for evidence judged against a short history; a finding takes the highest of its
 /// rows, and the rule's own severity where no row sets one.
-pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
-    let mut groups: BTreeMap<(String, String), Vec<&Map<String, Value>>> = BTreeMap::new();
+pub fn group(rule: &Rule, rows: &[Evidence]) -> Vec<Finding> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Evidence>> = BTreeMap::new();
     for row in rows {
-        let cluster = text(row, "cluster").unwrap_or_default();
-        let evidence = text(row, "audit_id")
-            .or_else(|| text(row, "ts"))
-            .unwrap_or_default();
-        let key = text(row, "finding_key").unwrap_or(evidence);
+        let cluster = row.cluster.as_deref().unwrap_or_default();
+        let key = row.finding_key.as_deref().or(row.id()).unwrap_or_default();
         groups.entry((cluster, key)).or_default().push(row);
     }
     let mut findings = Vec::new();
     for ((cluster, _), mut members) in groups {
-        // each row's time read once, not once per comparison
-        members.sort_by_cached_key(|a| text(a, "ts"));
+        members.sort_by(|a, b| a.ts.cmp(&b.ts));
         let Some(first) = members.first().copied() else {
             continue;
         };
-        let mut ids: Vec<String> = members
-            .iter()
-            .filter_map(|r| text(r, "audit_id").or_else(|| text(r, "ts")))
-            .collect();
-        ids.sort();
+        let mut ids: Vec<&str> = members.iter().filter_map(|r| r.id()).collect();
+        ids.sort_unstable();
         ids.dedup();
         let count = ids.len();
         let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -109,21 +191,20 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
         let mut ordered: Vec<String> = Vec::new();
         let mut listed = std::collections::HashSet::new();
         for r in &members {
-            if let Some(id) = text(r, "audit_id").or_else(|| text(r, "ts"))
-                && listed.insert(id.clone())
+            if let Some(id) = r.id()
+                && listed.insert(id)
             {
-                ordered.push(id);
+                ordered.push(id.to_owned());
             }
         }
         let truncated = ordered.len() > MAX_AUDIT_IDS;
         ordered.truncate(MAX_AUDIT_IDS);
-        let detail = members.iter().find_map(|r| text(r, "detail"));
+        let detail = members.iter().find_map(|r| r.detail.as_deref());
         let severity = members
             .iter()
-            .filter_map(|r| text(r, "severity").and_then(|s| Severity::parse(&s)))
+            .filter_map(|r| r.severity.as_deref().and_then(Severity::parse))
             .max()
             .unwrap_or(rule.severity);
-        let generate_name = text(first, crate::body_name::GENERATE_NAME);
         let mut f = Finding {
             schema_version: FINDING_SCHEMA_VERSION,
             finding_id,
@@ -132,27 +213,22 @@ pub fn group(rule: &Rule, rows: &[Map<String, Value>]) -> Vec<Finding> {
             category: rule.category.clone(),
             severity,
             mitre: rule.mitre.clone(),
-            cluster: (!cluster.is_empty()).then_some(cluster),
-            first_seen: text(first, "ts"),
-            last_seen: members.last().and_then(|r| text(r, "ts")),
-            username: text(first, "username"),
-            source_ip: text(first, "source_ip"),
-            user_agent: text(first, "user_agent"),
-            namespace: text(first, "namespace"),
-            resource: text(first, "resource"),
-            name: text(first, "name"),
-            verb: text(first, "verb"),
+            cluster: (!cluster.is_empty()).then(|| cluster.to_owned()),
+            first_seen: first.ts.clone(),
+            last_seen: members.last().and_then(|r| r.ts.clone()),
+            username: first.username.clone(),
+            source_ip: first.source_ip.clone(),
+            user_agent: first.user_agent.clone(),
+            namespace: first.namespace.clone(),
+            resource: first.resource.clone(),
+            name: first.name.clone(),
+            verb: first.verb.clone(),
             count,
             audit_ids: ordered,
             truncated,
             summary: String::new(),
         };
-        f.summary = fill_with(
-            &rule.summary,
-            &f,
-            detail.as_deref(),
-            generate_name.as_deref(),
-        );
+        f.summary = fill_with(&rule.summary, &f, detail, first.generate_name.as_deref());
         findings.push(f);
     }
     findings
@@ -197,7 +273,6 @@ pub fn fill_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn rule() -> Rule {
         Rule::parse(
@@ -209,14 +284,13 @@ mod tests {
         .expect("rule parses")
     }
 
-    fn row(id: &str, severity: Option<&str>) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("audit_id".into(), json!(id));
-        m.insert("finding_key".into(), json!("k"));
-        if let Some(s) = severity {
-            m.insert("severity".into(), json!(s));
+    fn row(id: &str, severity: Option<&str>) -> Evidence {
+        Evidence {
+            audit_id: Some(id.into()),
+            finding_key: Some("k".into()),
+            severity: severity.map(Into::into),
+            ..Evidence::default()
         }
-        m
     }
 
     #[test]
@@ -224,6 +298,46 @@ mod tests {
         let f = group(&rule(), &[row("a", Some("low")), row("b", Some("medium"))]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);
+    }
+
+    #[test]
+    fn evidence_keeps_the_columns_findings_read_as_text_and_nothing_else() {
+        use datafusion::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use std::sync::Arc;
+        let schema = Schema::new(vec![
+            Field::new("audit_id", DataType::Utf8, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("finding_key", DataType::Int64, true),
+            Field::new("request_object", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a-1"), None])),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000), Some(0)])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int64Array::from(vec![Some(42), None])),
+                Arc::new(StringArray::from(vec![Some("{\"big\": 1}"), None])),
+            ],
+        )
+        .expect("batch");
+        let rows = evidence(&[batch]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].audit_id.as_deref(), Some("a-1"));
+        assert_eq!(rows[0].finding_key.as_deref(), Some("42"));
+        let ts = rows[0].ts.as_deref().expect("a time");
+        assert!(ts.starts_with("2023-11-14T22:13:20"), "{ts}");
+        // no audit ID: the time identifies the row
+        assert_eq!(rows[1].id(), rows[1].ts.as_deref());
+        assert_eq!(rows[1].finding_key, None);
+        assert_eq!(rows[0].username, None);
     }
 
     #[test]
