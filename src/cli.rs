@@ -571,8 +571,8 @@ pub struct FindingArgs {
     /// Field mapping for Sigma rules [default: the embedded rules/sigma-mapping.yaml]
     #[arg(long)]
     pub sigma_mapping: Option<PathBuf>,
-    /// Rules run at once: 2 is about 8% faster on 2 cores and holds about a third more memory
-    /// (they share --memory-limit; one that runs out of memory next to others runs again alone)
+    /// Rules run at once (they share --memory-limit; one that runs out of memory next to others
+    /// runs again alone); 1 for the least memory
     #[arg(long, default_value_t = rules::engine::DEFAULT_JOBS, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
     pub jobs: usize,
     #[command(flatten)]
