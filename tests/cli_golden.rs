@@ -293,7 +293,7 @@ fn detect_filters_exit_codes_and_errors() {
     let _g = settings().bind_to_scope();
     // The whole pack over the lake: which rules fire, one line each.
     assert_cmd_snapshot!("detect_all_csv", detect(dir.path(), &["-f", "csv"]));
-    // One rule at a time by default: two, or eight, find the same.
+    // Two rules at a time by default: one, or eight, find the same.
     let csv = |jobs: &str| {
         let out = detect(dir.path(), &["-f", "csv", "--jobs", jobs])
             .output()

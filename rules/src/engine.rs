@@ -43,7 +43,7 @@ pub struct DetectOptions {
 
 /// Rules run at once by default: two. Two rules at a time fill the cores one rule's plan leaves
 /// idle (10M events: 42.0 s instead of 47.5 s), and since each rule hands back what it freed once
-/// the process holds half its memory limit, the two peaks no longer add up (442 MiB of RSS against
+/// the process holds half the query pool, the two peaks no longer add up (442 MiB of RSS against
 /// 428-448 MiB one at a time; 30M under a 1 GiB limit: 837 MiB).
 pub const DEFAULT_JOBS: usize = 2;
 
@@ -162,10 +162,11 @@ async fn run_in_window(ctx: &SessionContext, rule: &Rule) -> Result<Vec<Finding>
     let findings = finding::group(rule, &rows);
     drop(rows);
     // what the rule's plan and rows held goes back to the system once the process holds half
-    // its memory limit: the next rule's peak then adds to what the findings hold, not to every
-    // earlier rule's leftovers (below that, the pages stay for the next rule to reuse)
-    if let PoolLimit::Finite(limit) = ctx.runtime_env().memory_pool.memory_limit() {
-        heap::release_freed_above(limit as u64 / 2);
+    // the query pool (three quarters of --memory-limit, so 384 MiB by default): the next rule's
+    // peak then adds to what the findings hold, not to every earlier rule's leftovers (below
+    // that, the pages stay for the next rule to reuse)
+    if let PoolLimit::Finite(pool) = ctx.runtime_env().memory_pool.memory_limit() {
+        heap::release_freed_above(pool as u64 / 2);
     }
     Ok(findings)
 }

@@ -93,7 +93,14 @@ impl Evidence {
 pub fn evidence(batches: &[RecordBatch]) -> Vec<Evidence> {
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for b in batches {
-        let column = |name: &str| b.schema().index_of(name).ok().map(|i| b.column(i).clone());
+        // the last column of a name, as a row's JSON object kept it
+        let column = |name: &str| {
+            let fields = b.schema().fields().clone();
+            fields
+                .iter()
+                .rposition(|f| f.name() == name)
+                .map(|i| b.column(i).clone())
+        };
         let [
             cluster,
             audit_id,
