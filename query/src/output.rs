@@ -121,10 +121,15 @@ fn timestamp_text(array: &dyn Array, row: usize, unit: TimeUnit) -> String {
 
 /// A cell as text for the table and CSV formats (nested values as compact JSON, null empty).
 pub fn cell_text(array: &dyn Array, row: usize) -> String {
+    cell_str(array, row).unwrap_or_default()
+}
+
+/// A cell as text (nested values as compact JSON), `None` when it is null.
+pub fn cell_str(array: &dyn Array, row: usize) -> Option<String> {
     match cell(array, row) {
-        Value::Null => String::new(),
-        Value::String(s) => s,
-        other => other.to_string(),
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
     }
 }
 

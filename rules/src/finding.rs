@@ -93,53 +93,31 @@ impl Evidence {
 pub fn evidence(batches: &[RecordBatch]) -> Vec<Evidence> {
     let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for b in batches {
+        let schema = b.schema();
         // the last column of a name, as a row's JSON object kept it
         let column = |name: &str| {
-            let fields = b.schema().fields().clone();
-            fields
-                .iter()
-                .rposition(|f| f.name() == name)
-                .map(|i| b.column(i).clone())
+            let last = schema.fields().iter().rposition(|f| f.name() == name);
+            last.map(|i| b.column(i).clone())
         };
-        let [
-            cluster,
-            audit_id,
-            ts,
-            finding_key,
-            severity,
-            detail,
-            username,
-            source_ip,
-            user_agent,
-            namespace,
-            resource,
-            name,
-            verb,
-            generate_name,
-        ] = [
-            "cluster",
-            "audit_id",
-            "ts",
-            "finding_key",
-            "severity",
-            "detail",
-            "username",
-            "source_ip",
-            "user_agent",
-            "namespace",
-            "resource",
-            "name",
-            "verb",
-            crate::body_name::GENERATE_NAME,
-        ]
-        .map(column);
-        let text = |a: &Option<ArrayRef>, row: usize| -> Option<String> {
-            match query::output::cell(a.as_ref()?.as_ref(), row) {
-                Value::Null => None,
-                Value::String(s) => Some(s),
-                other => Some(other.to_string()),
-            }
+        let text = |column: &Option<ArrayRef>, row: usize| {
+            column
+                .as_ref()
+                .and_then(|a| query::output::cell_str(a.as_ref(), row))
         };
+        let cluster = column("cluster");
+        let audit_id = column("audit_id");
+        let ts = column("ts");
+        let finding_key = column("finding_key");
+        let severity = column("severity");
+        let detail = column("detail");
+        let username = column("username");
+        let source_ip = column("source_ip");
+        let user_agent = column("user_agent");
+        let namespace = column("namespace");
+        let resource = column("resource");
+        let name = column("name");
+        let verb = column("verb");
+        let generate_name = column(crate::body_name::GENERATE_NAME);
         for row in 0..b.num_rows() {
             out.push(Evidence {
                 cluster: text(&cluster, row),
@@ -321,6 +299,8 @@ mod tests {
             ),
             Field::new("finding_key", DataType::Int64, true),
             Field::new("request_object", DataType::Utf8, true),
+            Field::new("username", DataType::Utf8, true),
+            Field::new("username", DataType::Utf8, true),
         ]);
         let batch = RecordBatch::try_new(
             Arc::new(schema),
@@ -332,6 +312,9 @@ mod tests {
                 ),
                 Arc::new(Int64Array::from(vec![Some(42), None])),
                 Arc::new(StringArray::from(vec![Some("{\"big\": 1}"), None])),
+                // a name twice (`SELECT e.*, x.username`): the last one, as a JSON row kept it
+                Arc::new(StringArray::from(vec![Some("first"), None])),
+                Arc::new(StringArray::from(vec![Some("last"), None])),
             ],
         )
         .expect("batch");
@@ -344,7 +327,9 @@ mod tests {
         // no audit ID: the time identifies the row
         assert_eq!(rows[1].id(), rows[1].ts.as_deref());
         assert_eq!(rows[1].finding_key, None);
-        assert_eq!(rows[0].username, None);
+        assert_eq!(rows[0].username.as_deref(), Some("last"));
+        assert_eq!(rows[1].username, None);
+        assert_eq!(rows[0].source_ip, None);
     }
 
     #[test]
