@@ -62,7 +62,7 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
 /// What a finding is made of, from one row of a rule's result: the columns [`group`] reads,
 /// as text (a number or time as it prints). Holding these instead of the whole row as a JSON
 /// object keeps a rule with hundreds of thousands of evidence rows small.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Evidence {
     pub cluster: Option<String>,
     pub audit_id: Option<String>,
@@ -154,7 +154,10 @@ pub fn group(rule: &Rule, rows: &[Evidence]) -> Vec<Finding> {
     }
     let mut findings = Vec::new();
     for ((cluster, _), mut members) in groups {
-        members.sort_by(|a, b| a.ts.cmp(&b.ts));
+        // by time, and rows of one time in a fixed order (by every column), so that which row's
+        // detail and fields the finding shows does not depend on the order the engine returned
+        // them in: the same lake gives the same report
+        members.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.cmp(b)));
         let Some(first) = members.first().copied() else {
             continue;
         };
@@ -330,6 +333,28 @@ mod tests {
         assert_eq!(rows[0].username.as_deref(), Some("last"));
         assert_eq!(rows[1].username, None);
         assert_eq!(rows[0].source_ip, None);
+    }
+
+    #[test]
+    fn rows_of_one_time_make_the_same_finding_in_any_order() {
+        let at = |id: &str, detail: &str| Evidence {
+            ts: Some("2026-12-07T10:00:00Z".into()),
+            detail: Some(detail.into()),
+            ..row(id, None)
+        };
+        let rows = [
+            at("b", "then its token ran curl list namespaces"),
+            at("a", "then its token ran curl list clusterroles"),
+        ];
+        let mut swapped = rows.clone();
+        swapped.reverse();
+        let mut rule = rule();
+        rule.summary = "{detail}".into();
+        let (f, g) = (group(&rule, &rows), group(&rule, &swapped));
+        assert_eq!(f[0].summary, "then its token ran curl list clusterroles");
+        assert_eq!(f[0].summary, g[0].summary);
+        assert_eq!(f[0].audit_ids, ["a", "b"]);
+        assert_eq!(f[0].audit_ids, g[0].audit_ids);
     }
 
     #[test]
