@@ -41,15 +41,35 @@ use ingest::sink::encryption::{ColumnKey, encrypted_leaves};
 pub const DERIVED_COLUMNS: &[(&str, &str)] =
     &[(c::ACTOR_KIND, "actor_kind(\"username\", \"user_groups\")")];
 
-/// The file schema as the lake is read: [`DERIVED_COLUMNS`] nullable, since older files lack them.
-pub fn read_schema() -> SchemaRef {
+/// How the lake's text columns are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextColumns {
+    /// As `Utf8` arrays: each row's text copied out of its Parquet page. What `query`, `shell`
+    /// and `report` read: DataFusion's memory accounting counts every byte a query holds.
+    Copied,
+    /// As string views (`Utf8View`) into the decoded pages: a column stored with a dictionary, or
+    /// plain, is not copied row by row, which was most of what decoding cost the rule pack (its
+    /// 10M-event run 44 -> 27 s). What `detect` (and `nightly`) read. DataFusion's accounting
+    /// then counts a view, not the page it points into, so an aggregate that keeps every value
+    /// (`array_agg` of bodies) can hold more than the limit; the pack has none (see
+    /// docs/upstream, "String views and the memory pool").
+    Views,
+}
+
+/// The file schema as the lake is read: [`DERIVED_COLUMNS`] nullable, since older files lack
+/// them, and text columns as `text` says.
+pub fn read_schema(text: TextColumns) -> SchemaRef {
     let schema = file_schema();
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| {
             let derived = DERIVED_COLUMNS.iter().any(|(name, _)| name == f.name());
-            f.as_ref().clone().with_nullable(f.is_nullable() || derived)
+            let field = f.as_ref().clone().with_nullable(f.is_nullable() || derived);
+            match (text, field.data_type()) {
+                (TextColumns::Views, DataType::Utf8) => field.with_data_type(DataType::Utf8View),
+                _ => field,
+            }
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
@@ -94,7 +114,7 @@ impl EventsTable {
     /// created (readers never write to the lake). `encryption` says whether the lake is
     /// encrypted and with which key it is read; without the key the sensitive columns cannot be
     /// read, the others can.
-    pub fn open(lake: LakeRoot<'_>, encryption: Encryption<'_>) -> Result<Self> {
+    pub fn open(lake: LakeRoot<'_>, encryption: Encryption<'_>, text: TextColumns) -> Result<Self> {
         let format = match encryption {
             Encryption::None => ParquetFormat::default(),
             Encryption::Key(key) => ParquetFormat::default().with_options(decrypting(key)?),
@@ -110,7 +130,7 @@ impl EventsTable {
             inner: Arc::new(partitioned(
                 lake,
                 ingest::sink::layout::EVENTS_DIR,
-                read_schema(),
+                read_schema(text),
                 format,
             )?),
         })

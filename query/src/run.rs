@@ -37,8 +37,11 @@ pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
 /// Turn DataFusion's errors into the ones a person reading the shell can act on.
 pub fn explain(e: DataFusionError) -> QueryError {
     let text = e.strip_backtrace();
-    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
-        return QueryError::OutOfMemory(text);
+    // The pool's own message names the limit; an operator may wrap it in advice about
+    // DataFusion settings a user cannot set (a sort's "Not enough memory to continue external
+    // sort"), so the root is what is shown.
+    if let root @ DataFusionError::ResourcesExhausted(_) = e.find_root() {
+        return QueryError::OutOfMemory(root.strip_backtrace());
     }
     let lower = text.to_ascii_lowercase();
     if lower.contains("not supported")

@@ -14,7 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use ingest::sink::encryption::{ColumnKey, Marker};
 
 use crate::error::{QueryError, Result};
-use crate::lake::{Encryption, EventsTable, LakeRoot};
+use crate::lake::{Encryption, EventsTable, LakeRoot, TextColumns};
 use crate::memory::MemoryLimit;
 use crate::timearg::sql_ts;
 
@@ -216,9 +216,21 @@ pub async fn open_with(
     memory: MemoryLimit,
     column_key: Option<&ColumnKey>,
 ) -> Result<SessionContext> {
+    open_reading(lake, scope, memory, column_key, TextColumns::Copied).await
+}
+
+/// [`open_with`], reading text columns as `text` says: the rule pack reads them as string
+/// views (see [`TextColumns`]).
+pub async fn open_reading(
+    lake: &Path,
+    scope: &Scope,
+    memory: MemoryLimit,
+    column_key: Option<&ColumnKey>,
+    text: TextColumns,
+) -> Result<SessionContext> {
     if store::is_remote(lake) {
         let remote = store::RemoteLake::open(&lake.to_string_lossy())?;
-        return open_remote(&remote, scope, memory, column_key).await;
+        return open_remote(&remote, scope, memory, column_key, text).await;
     }
     check_lake(lake)?;
     let ctx = with_functions(memory)?;
@@ -229,7 +241,7 @@ pub async fn open_with(
         let local = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
         ctx.register_object_store(local.as_ref(), Arc::new(committed));
     }
-    register_tables(&ctx, LakeRoot::Local(lake), encryption, scope).await?;
+    register_tables(&ctx, LakeRoot::Local(lake), encryption, scope, text).await?;
     Ok(ctx)
 }
 
@@ -239,6 +251,7 @@ pub async fn open_remote(
     scope: &Scope,
     memory: MemoryLimit,
     column_key: Option<&ColumnKey>,
+    text: TextColumns,
 ) -> Result<SessionContext> {
     let ctx = with_functions(memory)?;
     let committed = crate::committed::CommittedFiles::of_remote(lake).await?;
@@ -249,7 +262,7 @@ pub async fn open_remote(
         column_key,
     )?;
     ctx.register_object_store(lake.store_url(), Arc::new(committed));
-    register_tables(&ctx, LakeRoot::Remote(lake), encryption, scope).await?;
+    register_tables(&ctx, LakeRoot::Remote(lake), encryption, scope, text).await?;
     Ok(ctx)
 }
 
@@ -282,8 +295,9 @@ async fn register_tables(
     root: LakeRoot<'_>,
     encryption: Encryption<'_>,
     scope: &Scope,
+    text: TextColumns,
 ) -> Result<()> {
-    let table = Arc::new(EventsTable::open(root, encryption)?);
+    let table = Arc::new(EventsTable::open(root, encryption, text)?);
     // per cluster, day, identity, address, agent and action: counts and first/last time
     // (unaffected by the scope: filter on cluster and day)
     ctx.register_table(SUMMARY_TABLE, crate::lake::summary_table(root)?)?;

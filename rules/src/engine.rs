@@ -323,7 +323,15 @@ pub async fn detect<'a>(
         since: None,
         until: None,
     };
-    let ctx = session::open_with(&opts.lake, &scope, opts.memory, opts.column_key.as_ref()).await?;
+    // text as string views: the pack's decoding without a copy of every row's text
+    let ctx = session::open_reading(
+        &opts.lake,
+        &scope,
+        opts.memory,
+        opts.column_key.as_ref(),
+        query::lake::TextColumns::Views,
+    )
+    .await?;
     query::engine::attach(&ctx, &opts.engine);
     ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
     let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;

@@ -139,7 +139,15 @@ pub async fn run(rules: &[Rule], scratch: &Path) -> Result<Vec<Outcome>> {
             since: None,
             until: None,
         };
-        let ctx = session::open(&lake, &scope).await?;
+        // as `detect` reads the lake: text as string views
+        let ctx = session::open_reading(
+            &lake,
+            &scope,
+            query::memory::MemoryLimit::from_env().map_err(query::QueryError::from)?,
+            None,
+            query::lake::TextColumns::Views,
+        )
+        .await?;
         if !test.iocs.is_empty() {
             let list = query::ioc::IocList::parse(&test.iocs.join("\n"), &rule.origin)?;
             ctx.register_udf(query::ioc::udf(std::sync::Arc::new(list)));
