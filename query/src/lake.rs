@@ -49,11 +49,27 @@ pub enum TextColumns {
     Copied,
     /// As string views (`Utf8View`) into the decoded pages: a column stored with a dictionary, or
     /// plain, is not copied row by row, which was most of what decoding cost the rule pack (its
-    /// 10M-event run 44 -> 27 s). What `detect` (and `nightly`) read. DataFusion's accounting
-    /// then counts a view, not the page it points into, so an aggregate that keeps every value
-    /// (`array_agg` of bodies) can hold more than the limit; the pack has none (see
-    /// docs/upstream, "String views and the memory pool").
+    /// 10M-event run 44 -> 27 s). What `detect` (and `nightly`) read under a limit of at least
+    /// [`TextColumns::VIEWS_FROM`]. DataFusion's accounting then counts a view, not the page it
+    /// points into, so an aggregate that keeps every value (`array_agg` of bodies) can hold more
+    /// than the limit; the pack has none. And grouping by view columns reserves 2 MiB per key
+    /// column at once (see docs/upstream, "String views and the memory pool").
     Views,
+}
+
+impl TextColumns {
+    /// The smallest memory limit under which the rule pack reads string views: it needs about
+    /// 320 MiB with them (permission-discovery-sweep's groupings), under 64 MiB without.
+    pub const VIEWS_FROM: u64 = 512 << 20;
+
+    /// How the rule pack reads text under `limit`: views when the limit leaves room for them.
+    pub fn for_rules(limit: crate::memory::MemoryLimit) -> Self {
+        if limit.bytes() >= Self::VIEWS_FROM {
+            TextColumns::Views
+        } else {
+            TextColumns::Copied
+        }
+    }
 }
 
 /// The file schema as the lake is read: [`DERIVED_COLUMNS`] nullable, since older files lack

@@ -323,13 +323,14 @@ pub async fn detect<'a>(
         since: None,
         until: None,
     };
-    // text as string views: the pack's decoding without a copy of every row's text
+    // text as string views where the limit leaves room: decoding without a copy of every
+    // row's text
     let ctx = session::open_reading(
         &opts.lake,
         &scope,
         opts.memory,
         opts.column_key.as_ref(),
-        query::lake::TextColumns::Views,
+        query::lake::TextColumns::for_rules(opts.memory),
     )
     .await?;
     query::engine::attach(&ctx, &opts.engine);

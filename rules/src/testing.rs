@@ -139,13 +139,14 @@ pub async fn run(rules: &[Rule], scratch: &Path) -> Result<Vec<Outcome>> {
             since: None,
             until: None,
         };
-        // as `detect` reads the lake: text as string views
+        // as `detect` reads the lake (text as string views under the usual limits)
+        let memory = query::memory::MemoryLimit::from_env().map_err(query::QueryError::from)?;
         let ctx = session::open_reading(
             &lake,
             &scope,
-            query::memory::MemoryLimit::from_env().map_err(query::QueryError::from)?,
+            memory,
             None,
-            query::lake::TextColumns::Views,
+            query::lake::TextColumns::for_rules(memory),
         )
         .await?;
         if !test.iocs.is_empty() {
