@@ -89,7 +89,7 @@ fn a_query_that_cannot_fit_fails_naming_the_limit() {
 }
 
 /// `detect` over `lake` under `limit`: the exit code, each finding as "rule_id [audit IDs]"
-/// (sorted), and the rules that failed, with their messages.
+/// (sorted), and its standard error (where failed rules are named).
 fn detect_under(lake: &std::path::Path, limit: &str) -> (Option<i32>, Vec<String>, String) {
     let out = kubetrail()
         .env_remove("KUBETRAIL_MEMORY_LIMIT")

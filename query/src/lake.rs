@@ -44,16 +44,18 @@ pub const DERIVED_COLUMNS: &[(&str, &str)] =
 /// How the lake's text columns are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextColumns {
-    /// As `Utf8` arrays: each row's text copied out of its Parquet page. What `query`, `shell`
-    /// and `report` read: DataFusion's memory accounting counts every byte a query holds.
+    /// As `Utf8` arrays: each row's text copied out of its Parquet page. What `query` and
+    /// `shell` read, and `report` for its own tables: DataFusion's memory accounting counts
+    /// every byte a query holds.
     Copied,
     /// As string views (`Utf8View`) into the decoded pages: a column stored with a dictionary, or
     /// plain, is not copied row by row, which was most of what decoding cost the rule pack (its
-    /// 10M-event run 44 -> 27 s). What `detect` (and `nightly`) read under a limit of at least
-    /// [`TextColumns::VIEWS_FROM`]. DataFusion's accounting then counts a view, not the page it
-    /// points into, so an aggregate that keeps every value (`array_agg` of bodies) can hold more
-    /// than the limit; the pack has none. And grouping by view columns reserves 2 MiB per key
-    /// column at once (see docs/upstream, "String views and the memory pool").
+    /// 10M-event run 44 -> 27 s). What `detect` (and `report` and `nightly`, which run it)
+    /// read under a limit of at least [`TextColumns::VIEWS_FROM`]. DataFusion's accounting then
+    /// counts a view, not the page it points into, so an aggregate that keeps every value
+    /// (`array_agg` of bodies) can hold more than the limit; the pack has none. And grouping by
+    /// view columns reserves 2 MiB per key column at once (see docs/upstream, "String views and
+    /// the memory pool").
     Views,
 }
 
