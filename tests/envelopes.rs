@@ -125,3 +125,58 @@ fn eks_gke_aks_and_container_log_wrappers_become_rows_with_their_cluster() {
     assert_eq!(r["username"], "dev@example.com");
     assert_eq!(r["source_ip"], "203.0.113.5");
 }
+
+#[test]
+fn a_broken_event_in_a_webhook_batch_is_quarantined_alone_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = r#"{"auditID":"broken","verb":}"#;
+    let batch = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{},{broken},{}]}}"#,
+        event("list-1", 1, "carol"),
+        event("list-3", 3, "carol")
+    );
+    let array = format!("[{},{broken}]", event("array-1", 4, "dave"));
+    let input = dir.path().join("batches.jsonl");
+    std::fs::write(
+        &input,
+        format!("{}\n{batch}\n{array}\n", event("line-1", 0, "erin")),
+    )
+    .expect("write");
+    let lake = dir.path().join("lake");
+    let s = ingest(&lake, &[&input], &[]);
+    assert_eq!(
+        (s["rows"].as_u64(), s["quarantined"].as_u64()),
+        (Some(4), Some(2)),
+        "{s}"
+    );
+    let ids: Vec<String> = query(
+        &lake,
+        "SELECT audit_id, source_line FROM events ORDER BY ts",
+    )
+    .iter()
+    .map(|r| {
+        format!(
+            "{} {}",
+            r["audit_id"].as_str().unwrap_or(""),
+            r["source_line"]
+        )
+    })
+    .collect();
+    assert_eq!(ids, ["line-1 1", "list-1 2", "list-3 2", "array-1 3"]);
+    let q = quarantine(&lake);
+    for (record, line) in q.iter().zip([2, 3]) {
+        assert_eq!(record["line"], line, "{record}");
+        assert!(
+            record["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("invalid JSON")),
+            "{record}"
+        );
+        assert!(
+            record["raw"]
+                .as_str()
+                .is_some_and(|t| t.contains("broken") && !t.contains("list-1")),
+            "{record}"
+        );
+    }
+}

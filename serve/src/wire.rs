@@ -95,6 +95,8 @@ fn timed_out(e: &io::Error) -> bool {
 pub struct Conn<S> {
     pub stream: S,
     buf: Vec<u8>,
+    /// What one read receives, zeroed once per connection rather than at every read.
+    chunk: Box<[u8]>,
 }
 
 impl<S: Read + Write> Conn<S> {
@@ -102,16 +104,16 @@ impl<S: Read + Write> Conn<S> {
         Conn {
             stream,
             buf: Vec::with_capacity(8 << 10),
+            chunk: vec![0; 64 << 10].into_boxed_slice(),
         }
     }
 
     /// Read more bytes into the buffer; `Ok(false)` on a timeout tick.
     fn fill(&mut self) -> Result<bool, ReadError> {
-        let mut chunk = [0u8; 64 << 10];
-        match self.stream.read(&mut chunk) {
+        match self.stream.read(&mut self.chunk) {
             Ok(0) => Err(ReadError::Closed),
             Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
+                self.buf.extend_from_slice(&self.chunk[..n]);
                 Ok(true)
             }
             Err(e) if timed_out(&e) => Ok(false),

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::format::InputFormat;
 use super::reason::Rejection;
-use super::{aks, container, eks, gke, legacy};
+use super::{aks, container, eks, gke, legacy, split};
 use crate::normalize::raw::{Items, RawEvent};
 
 /// How an event was wrapped: what the wrapper knows that the Event does not.
@@ -84,7 +84,7 @@ pub fn decode_as(format: InputFormat, text: &str, sink: &mut dyn Sink) {
             }
             let ev: RawEvent = match serde_json::from_str(text) {
                 Ok(ev) => ev,
-                Err(e) => return sink.reject(json_reason(&e), text),
+                Err(e) => return reject_unless_list(text, &e, sink),
             };
             if ev.looks_like_event() {
                 sink.event(&ev, text, &Wrap::new("event"));
@@ -137,7 +137,7 @@ pub fn decode_as(format: InputFormat, text: &str, sink: &mut dyn Sink) {
 pub fn decode_object(text: &str, wrap: Wrap, sink: &mut dyn Sink) {
     let ev: RawEvent = match serde_json::from_str(text) {
         Ok(ev) => ev,
-        Err(e) => return sink.reject(json_reason(&e), text),
+        Err(e) => return reject_unless_list(text, &e, sink),
     };
     if ev.looks_like_event() {
         return sink.event(&ev, text, &wrap);
@@ -181,11 +181,40 @@ fn decoded_items(items: &Items<'_>, text: &str, sink: &mut dyn Sink) -> bool {
     true
 }
 
-/// A JSON array of events (a webhook batch written as an array).
+/// The items of an `EventList` (an object with an `items` array that is not itself an event)
+/// that the parser refused, found without parsing them: the list's other members are parsed
+/// (its `items` replaced by `null`) to decide that it is a list, and each item is left to be
+/// parsed on its own, so a broken event is rejected alone instead of with its whole batch.
+fn cut_list(text: &str) -> Option<Vec<&str>> {
+    let range = split::member(text, "items")?;
+    let items = split::array_items(&text[range.clone()])?;
+    let rest = [&text[..range.start], "null", &text[range.end..]].concat();
+    match serde_json::from_str::<RawEvent>(&rest) {
+        Ok(ev) if !ev.looks_like_event() => Some(items),
+        _ => None,
+    }
+}
+
+/// A line the parser refused: if it is an `EventList` broken only inside some items, each item
+/// is read on its own; otherwise the line is rejected with the parser's reason.
+fn reject_unless_list(text: &str, e: &serde_json::Error, sink: &mut dyn Sink) {
+    match cut_list(text) {
+        Some(items) => decode_items(&items, "eventlist", sink),
+        None => sink.reject(json_reason(e), text),
+    }
+}
+
+/// A JSON array of events (a webhook batch written as an array). If the parser refuses it, the
+/// items are cut apart without it and each read on its own, so a broken event is rejected alone.
 pub fn decode_array(text: &str, format: &'static str, sink: &mut dyn Sink) {
     let items: Vec<&RawValue> = match serde_json::from_str(text) {
         Ok(items) => items,
-        Err(e) => return sink.reject(json_reason(&e), text),
+        Err(e) => {
+            return match split::array_items(text) {
+                Some(items) => decode_items(&items, format, sink),
+                None => sink.reject(json_reason(&e), text),
+            };
+        }
     };
     let items: Vec<&str> = items.into_iter().map(RawValue::get).collect();
     decode_items(&items, format, sink);
@@ -287,7 +316,7 @@ mod tests {
                 ["EventList items is not an array: no events in this line"]
             );
         }
-        // Broken JSON inside an item is found in the pass that reads the list.
+        // Broken JSON inside an item rejects that item (here the only one).
         let s = seen(
             r#"{"kind":"EventList","items":[{"auditID":"a","verb":}]}"#,
             InputFormat::Auto,
@@ -297,6 +326,25 @@ mod tests {
             "{:?}",
             s.1
         );
+        // So it does in a short list of several: the others are read.
+        let s = seen(
+            r#"{"kind":"EventList","items":[{"auditID":"a","verb":},{"auditID":"b"}]}"#,
+            InputFormat::Auto,
+        );
+        assert_eq!(s.0, [r#"eventlist {"auditID":"b"}"#]);
+        assert!(
+            s.1.len() == 1 && s.1[0].starts_with("invalid JSON"),
+            "{:?}",
+            s.1
+        );
+        // An array's broken item is rejected alone.
+        let s = seen(
+            r#"[{"auditID":"a"},{"auditID":"b","verb":},7]"#,
+            InputFormat::Auto,
+        );
+        assert_eq!(s.0, [r#"array {"auditID":"a"}"#]);
+        assert!(s.1[0].starts_with("invalid JSON"), "{:?}", s.1);
+        assert_eq!(s.1[1], "array item is not a JSON object");
         // `"items": null` is no list: the line is judged by its other keys.
         let s = seen(r#"{"kind":"EventList","items":null}"#, InputFormat::Auto);
         assert!(
@@ -304,5 +352,52 @@ mod tests {
             "{:?}",
             s.1
         );
+    }
+
+    /// A webhook batch as the API server writes it: `n` events, the second broken.
+    fn long_list(n: usize, after_items: &str) -> String {
+        let items: Vec<String> = (0..n)
+            .map(|i| match i {
+                1 => r#"{"auditID":"broken","verb":}"#.to_owned(),
+                _ => format!(
+                    r#"{{"auditID":"e{i}","verb":"get","requestURI":"/api/v1/pods?x={}"}}"#,
+                    "y".repeat(80)
+                ),
+            })
+            .collect();
+        format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{}]{after_items}}}"#,
+            items.join(",")
+        )
+    }
+
+    #[test]
+    fn a_broken_event_in_an_eventlist_is_rejected_alone_and_the_rest_are_read() {
+        let line = long_list(200, "");
+        for format in [InputFormat::Auto, InputFormat::EventList] {
+            let s = seen(&line, format);
+            assert_eq!(s.0.len(), 199, "{format:?}");
+            assert!(s.0[0].starts_with(r#"eventlist {"auditID":"e0","#));
+            assert!(s.0[1].starts_with(r#"eventlist {"auditID":"e2","#));
+            assert_eq!(s.1.len(), 1);
+            assert!(s.1[0].starts_with("invalid JSON"), "{:?}", s.1);
+        }
+    }
+
+    #[test]
+    fn an_eventlist_broken_outside_its_items_is_rejected_whole_with_the_parsers_reason() {
+        let line = long_list(200, r#","kind":}"#);
+        let s = seen(&line, InputFormat::Auto);
+        assert!(s.0.is_empty());
+        assert_eq!(s.1.len(), 1);
+        assert!(s.1[0].starts_with("invalid JSON"), "{:?}", s.1);
+        // An event that carries an `items` key is an event, however long.
+        let event = format!(
+            r#"{{"auditID":"a","verb":"list","items":[1,2],"x":"{}"}}"#,
+            "z".repeat(8192)
+        );
+        let s = seen(&event, InputFormat::Auto);
+        assert_eq!(s.0.len(), 1);
+        assert!(s.0[0].starts_with(r#"event {"auditID":"a""#));
     }
 }

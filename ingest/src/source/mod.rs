@@ -16,3 +16,4 @@ pub mod open;
 pub mod reader;
 pub mod reason;
 pub mod shape;
+pub mod split;
