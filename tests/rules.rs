@@ -167,6 +167,19 @@ fn a_rule_reading_a_column_the_schema_lacks_is_refused_at_load() {
 }
 
 #[test]
+fn a_finding_count_on_a_quiet_test_is_refused_at_load() {
+    let sql = "resources: [secrets]\nsql: |\n  SELECT ts, audit_id, \"cluster\", username, source_ip, user_agent, namespace, resource, name, verb\n  FROM events_window WHERE resource = 'secrets'\n";
+    let stderr = refused(&format!(
+        "{RULE_HEAD}{sql}tests:\n- {{name: f, expect: fire, events: []}}\n\
+         - {{name: q, expect: quiet, findings: 2, events: []}}\n"
+    ));
+    assert!(
+        stderr.contains("test \"q\": findings: is for tests that must fire"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_rule_missing_finding_columns_is_refused_at_load() {
     let stderr = refused(&format!(
         "{RULE_HEAD}resources: [secrets]\nsql: |\n  SELECT ts, username FROM events_window WHERE resource = 'secrets'\n{RULE_TESTS}"

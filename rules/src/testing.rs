@@ -18,6 +18,9 @@ pub struct Outcome {
     pub rule_id: String,
     pub test: String,
     pub expect: Expect,
+    /// The findings the test expects, when it says how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_findings: Option<usize>,
     pub findings: usize,
     pub passed: bool,
     pub error: Option<String>,
@@ -167,13 +170,14 @@ pub async fn run(rules: &[Rule], scratch: &Path) -> Result<Vec<Outcome>> {
         });
         let passed = error.is_none()
             && match test.expect {
-                Expect::Fire => findings > 0,
+                Expect::Fire => findings > 0 && test.findings.is_none_or(|n| n == findings),
                 Expect::Quiet => findings == 0,
             };
         out.push(Outcome {
             rule_id: rule.id.clone(),
             test: test.name.clone(),
             expect: test.expect,
+            expected_findings: test.findings,
             findings,
             passed,
             error,

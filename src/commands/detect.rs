@@ -418,10 +418,13 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
                     if !o.passed {
                         writeln!(
                             out,
-                            "FAIL {} / {} (expected {:?}, got {} finding(s)){}",
+                            "FAIL {} / {} (expected {}, got {} finding(s)){}",
                             o.rule_id,
                             o.test,
-                            o.expect,
+                            match o.expected_findings {
+                                Some(n) => format!("Fire with {n} finding(s)"),
+                                None => format!("{:?}", o.expect),
+                            },
                             o.findings,
                             o.error
                                 .as_deref()

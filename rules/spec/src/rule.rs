@@ -104,6 +104,10 @@ pub struct RuleTest {
     /// Threat-intel lines (the `--ioc-file` CSV format) the test runs with.
     #[serde(default)]
     pub iocs: Vec<String>,
+    /// For a `fire` test: exactly this many findings, for a rule that must not report more
+    /// (a second subject, address or object) than the events call for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<usize>,
 }
 
 /// A rule as written in `rules/pack/<category>/<id>.yaml`.
@@ -181,6 +185,22 @@ impl Rule {
         }
         if !self.tests.iter().any(|t| t.expect == Expect::Quiet) {
             return Err(bad("needs a near-miss test that must stay quiet".into()));
+        }
+        if let Some(t) = self
+            .tests
+            .iter()
+            .find(|t| t.expect == Expect::Quiet && t.findings.is_some())
+        {
+            return Err(bad(format!(
+                "test {:?}: findings: is for tests that must fire (a quiet test has none)",
+                t.name
+            )));
+        }
+        if let Some(t) = self.tests.iter().find(|t| t.findings == Some(0)) {
+            return Err(bad(format!(
+                "test {:?}: findings: 0 is expect: quiet",
+                t.name
+            )));
         }
         if !self.sql.contains("events_window") {
             return Err(bad("SQL must read the view events_window".into()));
