@@ -625,6 +625,10 @@ pub enum RulesCommand {
         /// Only these rules
         #[arg(long = "rule")]
         rule_ids: Vec<String>,
+        /// Test only the --rules folders' rules, without the built-in pack (so that an edited
+        /// copy of a built-in rule keeps its id)
+        #[arg(long, requires = "rules_dirs")]
+        no_builtin: bool,
     },
     /// Write each rule's SQL for Spark, DuckDB or Trino: DIR/RULE_ID.sql and DIR/index.json
     #[command(after_help = "Examples:

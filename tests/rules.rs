@@ -64,6 +64,33 @@ fn rules_test_runs_only_the_rules_named() {
 }
 
 #[test]
+fn rules_test_no_builtin_tests_an_edited_copy_of_a_pack_rule_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/pack");
+    let copy = dir.path().join("pod-privileged.yaml");
+    std::fs::copy(pack.join("privileged-workload/pod-privileged.yaml"), &copy)
+        .expect("copy the rule");
+    // Next to the pack, the copy's id is taken.
+    let out = kubetrail()
+        .args(["rules", "test", "--rules"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pod-privileged"), "{err}");
+    // Alone, it is the only rule tested.
+    let stdout = stdout_of(
+        kubetrail()
+            .args(["rules", "test", "--no-builtin", "--rules"])
+            .arg(dir.path()),
+    );
+    let [rules_run, tests_run, passed, failed] = closing_line(&stdout);
+    assert_eq!((rules_run, failed), (1, 0), "{stdout}");
+    assert!(tests_run >= 2 && passed == tests_run, "{stdout}");
+}
+
+#[test]
 fn rules_test_with_an_unknown_rule_is_an_error_naming_it() {
     let out = kubetrail()
         .args([

@@ -79,8 +79,16 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Rule>> {
 
 /// The pack plus extra folders; ids must be unique.
 pub fn load(extra: &[impl AsRef<Path>]) -> Result<Vec<Rule>> {
-    let mut rules = builtin()?;
-    for d in extra {
+    with_dirs(builtin()?, extra)
+}
+
+/// The folders' rules alone, without the pack (`--no-builtin`); ids must be unique.
+pub fn load_dirs(dirs: &[impl AsRef<Path>]) -> Result<Vec<Rule>> {
+    with_dirs(Vec::new(), dirs)
+}
+
+fn with_dirs(mut rules: Vec<Rule>, dirs: &[impl AsRef<Path>]) -> Result<Vec<Rule>> {
+    for d in dirs {
         rules.extend(from_dir(d.as_ref())?);
     }
     finish(rules)

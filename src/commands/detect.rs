@@ -391,8 +391,13 @@ pub fn rules(cmd: RulesCommand) -> Result<ExitCode> {
         RulesCommand::Test {
             rules_dirs,
             rule_ids,
+            no_builtin,
         } => {
-            let loaded = load(&rules_dirs)?;
+            let loaded = if no_builtin {
+                rules::pack::load_dirs(&rules_dirs)?
+            } else {
+                load(&rules_dirs)?
+            };
             for id in &rule_ids {
                 if !loaded.iter().any(|r| &r.id == id) {
                     bail!(rules::RuleError::Unknown(id.clone()));

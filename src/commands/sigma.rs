@@ -28,11 +28,7 @@ pub fn with_sigma(
     quiet: bool,
 ) -> Result<Vec<Rule>> {
     let mut all = if args.no_builtin {
-        let mut v = Vec::new();
-        for d in &args.rules_dirs {
-            v.extend(rules::pack::from_dir(d)?);
-        }
-        v
+        rules::pack::load_dirs(args.rules_dirs.as_slice())?
     } else {
         rules::pack::load(args.rules_dirs.as_slice())?
     };
