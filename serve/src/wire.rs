@@ -149,18 +149,42 @@ impl<S: Read + Write> Conn<S> {
         }
     }
 
-    /// Read exactly `n` body bytes into `out`.
+    /// Read exactly `n` body bytes into `out`: what is buffered already, then the rest straight
+    /// from the stream into `out` (a body is hundreds of KiB; copying it through the read
+    /// buffer cost two copies of every byte).
     fn exact(&mut self, n: usize, out: &mut Vec<u8>, deadline: Instant) -> Result<(), ReadError> {
-        while self.buf.len() < n {
-            if !self.fill()? && Instant::now() > deadline {
-                return Err(ReadError::Bad(
-                    400,
-                    "the body did not arrive in time".into(),
-                ));
+        let buffered = self.buf.len().min(n);
+        out.extend_from_slice(&self.buf[..buffered]);
+        self.buf.drain(..buffered);
+        let mut filled = out.len();
+        let end = filled + (n - buffered);
+        out.resize(end, 0);
+        while filled < end {
+            match self.stream.read(&mut out[filled..end]) {
+                Ok(0) => {
+                    out.truncate(filled);
+                    return Err(ReadError::Closed);
+                }
+                Ok(k) => filled += k,
+                Err(e) if timed_out(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    if Instant::now() > deadline {
+                        out.truncate(filled);
+                        return Err(ReadError::Bad(
+                            400,
+                            "the body did not arrive in time".into(),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    out.truncate(filled);
+                    return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
+                        ReadError::Closed
+                    } else {
+                        ReadError::Io(e)
+                    });
+                }
             }
         }
-        out.extend_from_slice(&self.buf[..n]);
-        self.buf.drain(..n);
         Ok(())
     }
 

@@ -151,6 +151,9 @@ struct Writer {
     seq: u64,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+    /// The largest group buffer of the last group, kept for the next: its pages are already
+    /// mapped, where a fresh buffer would fault each one in again.
+    spare: Vec<u8>,
 }
 
 /// Start the writer thread with the dedup `window` recovery rebuilt.
@@ -172,6 +175,7 @@ pub fn start(
         seq,
         shared,
         metrics,
+        spare: Vec::new(),
     };
     let handle = std::thread::Builder::new()
         .name("kubetrail-wal".into())
@@ -215,6 +219,12 @@ impl Writer {
     fn write_group(&mut self, group: Vec<Submit>) {
         // Per cluster: the bytes to append and the hashes of the events they hold.
         let mut bufs: HashMap<String, (Vec<u8>, Vec<u64>)> = HashMap::new();
+        // Room for every body of the group and its records' headers, so that the buffer is not
+        // copied as it grows.
+        let room = group
+            .iter()
+            .map(|m| m.body.len() + record::OVERHEAD * (1 + m.body.len() / RECORD_MAX))
+            .sum::<usize>();
         let mut answers = Vec::with_capacity(group.len());
         for msg in group {
             let kept: Vec<usize> = (0..msg.hashes.len())
@@ -222,7 +232,11 @@ impl Writer {
                 .collect();
             let duplicates = (msg.hashes.len() - kept.len()) as u64;
             if !kept.is_empty() {
-                let (buf, hashes) = bufs.entry(msg.cluster.clone()).or_default();
+                let (buf, hashes) = bufs.entry(msg.cluster.clone()).or_insert_with(|| {
+                    let mut buf = std::mem::take(&mut self.spare);
+                    buf.reserve(room);
+                    (buf, Vec::new())
+                });
                 hashes.extend(kept.iter().map(|&n| msg.hashes[n]));
                 let mut start = 0;
                 while start < kept.len() {
@@ -242,9 +256,13 @@ impl Writer {
             answers.push((msg, kept, duplicates));
         }
         let mut failed: HashMap<String, String> = HashMap::new();
-        for (cluster, (buf, hashes)) in bufs {
+        for (cluster, (mut buf, hashes)) in bufs {
             if let Err(e) = self.append(&cluster, &buf, hashes) {
                 failed.insert(cluster, e);
+            }
+            if buf.capacity() > self.spare.capacity() {
+                buf.clear();
+                self.spare = buf;
             }
         }
         for (msg, kept, duplicates) in answers {

@@ -18,23 +18,27 @@ const SUFFIX: &[u8] = b"}\n";
 /// Bytes a record adds around its items.
 pub const OVERHEAD: usize = PREFIX.len() + FIELDS + MIDDLE.len() + SUFFIX.len();
 
-/// Append the record of `items` (each one event's single-line JSON) to `out`.
+/// Append the record of `items` (each one event's single-line JSON) to `out`, written in place:
+/// the items are copied once, and the header's fields filled in after them.
 pub fn encode<'a>(seq: u64, items: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
-    let mut array = Vec::new();
-    array.push(b'[');
+    out.extend_from_slice(PREFIX);
+    let fields_at = out.len();
+    out.extend_from_slice(&[b'0'; FIELDS]);
+    out.extend_from_slice(MIDDLE);
+    let array_at = out.len();
+    out.push(b'[');
     for (n, item) in items.into_iter().enumerate() {
         if n > 0 {
-            array.push(b',');
+            out.push(b',');
         }
-        array.extend_from_slice(item);
+        out.extend_from_slice(item);
     }
-    array.push(b']');
+    out.push(b']');
+    let array_len = out.len() - array_at;
     let seq_hex = format!("{seq:016x}");
-    let crc = crc(seq_hex.as_bytes(), &array);
-    out.extend_from_slice(PREFIX);
-    out.extend_from_slice(format!("{seq_hex}-{crc:08x}-{:010}", array.len()).as_bytes());
-    out.extend_from_slice(MIDDLE);
-    out.extend_from_slice(&array);
+    let crc = crc(seq_hex.as_bytes(), &out[array_at..]);
+    let fields = format!("{seq_hex}-{crc:08x}-{array_len:010}");
+    out[fields_at..fields_at + FIELDS].copy_from_slice(fields.as_bytes());
     out.extend_from_slice(SUFFIX);
 }
 
