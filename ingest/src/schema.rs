@@ -338,7 +338,7 @@ pub const FILE_COLUMNS: &[Column] = &[
     c(
         SUBJECTS,
         StrList,
-        "subjects of the binding as the username they act as: User and Group names as is, ServiceAccounts as system:serviceaccount:NS:NAME",
+        "subjects of the binding as the username they act as: User and Group names as is, ServiceAccounts as system:serviceaccount:NS:NAME (NS the binding's own when the subject names none)",
     ),
     c(
         SUBJECT_KINDS,

@@ -228,7 +228,8 @@ impl<S: Read + Write> Conn<S> {
                     while !self.line(deadline)?.is_empty() {}
                     return Ok(Some(out));
                 }
-                if out.len() + size > limit {
+                // (not `out.len() + size`: a chunk size near usize::MAX would wrap)
+                if size > limit.saturating_sub(out.len()) {
                     return Ok(None);
                 }
                 self.exact(size, &mut out, deadline)?;
@@ -358,5 +359,13 @@ mod tests {
         let mut c = Conn::new(Script(io::Cursor::new(input), Vec::new()));
         let h = c.head(&|| false).expect("head");
         assert_eq!(c.body(&h, 9).expect("body"), None);
+    }
+
+    #[test]
+    fn a_chunk_size_that_would_wrap_the_sum_is_over_the_limit() {
+        let input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n\r\n0\r\n\r\n".to_vec();
+        let mut c = Conn::new(Script(io::Cursor::new(input), Vec::new()));
+        let h = c.head(&|| false).expect("head");
+        assert_eq!(c.body(&h, 100).expect("body"), None);
     }
 }

@@ -188,6 +188,7 @@ pub fn prepare<'e, 'a>(
         promote::promote(
             resource,
             subresource,
+            object_ref.and_then(|o| s(&o.namespace)),
             request_value.as_ref(),
             response_value.as_ref(),
         )

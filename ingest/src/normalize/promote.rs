@@ -106,10 +106,11 @@ pub fn may_promote(resource: Option<&str>, subresource: Option<&str>, text: &str
         || text.contains("\\u")
 }
 
-/// Promote what the bodies of a request on `resource` hold.
+/// Promote what the bodies of a request on `resource` (in `namespace`, the request's) hold.
 pub fn promote(
     resource: Option<&str>,
     subresource: Option<&str>,
+    namespace: Option<&str>,
     request: Option<&Value>,
     response: Option<&Value>,
 ) -> Promoted {
@@ -126,7 +127,7 @@ pub fn promote(
             );
         }
         match resource {
-            "rolebindings" | "clusterrolebindings" => binding(req, &mut p),
+            "rolebindings" | "clusterrolebindings" => binding(req, namespace, &mut p),
             "roles" | "clusterroles" => role(req, &mut p),
             "secrets" => p.object_type = str_of(req.get("type")),
             "services" => p.object_type = str_of(req.get("spec").and_then(|s| s.get("type"))),
@@ -285,7 +286,16 @@ fn pod_spec(spec: &serde_json::Map<String, Value>, f: &mut PodFacts) {
     }
 }
 
-fn binding(req: &Value, p: &mut Promoted) {
+/// A binding's subjects as the usernames they act as. A ServiceAccount subject without a
+/// namespace is in the binding's own (as the API server reads a RoleBinding's subjects): the
+/// body's `metadata.namespace`, else the request's.
+fn binding(req: &Value, namespace: Option<&str>, p: &mut Promoted) {
+    let own_namespace = req
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .or(namespace)
+        .unwrap_or_default();
     let role_ref = req.get("roleRef");
     p.role_ref_kind = str_of(role_ref.and_then(|r| r.get("kind")));
     p.role_ref_name = str_of(role_ref.and_then(|r| r.get("name")));
@@ -299,7 +309,8 @@ fn binding(req: &Value, p: &mut Promoted) {
                 let ns = s
                     .get("namespace")
                     .and_then(Value::as_str)
-                    .unwrap_or_default();
+                    .filter(|ns| !ns.is_empty())
+                    .unwrap_or(own_namespace);
                 format!("system:serviceaccount:{ns}:{name}")
             } else {
                 name.to_owned()
@@ -452,7 +463,7 @@ mod tests {
         ];
         for (resource, sub, text) in cases {
             let body: Value = serde_json::from_str(text).expect("JSON");
-            let p = promote(Some(resource), *sub, Some(&body), None);
+            let p = promote(Some(resource), *sub, None, Some(&body), None);
             assert_ne!(p, Promoted::default(), "{text} promotes something");
             assert!(may_promote(Some(resource), *sub, text), "{text} is read");
         }
@@ -460,7 +471,7 @@ mod tests {
         assert!(!may_promote(Some("leases"), None, lease));
         let body: Value = serde_json::from_str(lease).expect("JSON");
         assert_eq!(
-            promote(Some("leases"), None, Some(&body), None),
+            promote(Some("leases"), None, None, Some(&body), None),
             Promoted::default()
         );
     }
@@ -472,7 +483,7 @@ mod tests {
             "volumes":[{"name":"root","hostPath":{"path":"/"}}],
             "containers":[{"image":"nginx","securityContext":{"privileged":true,"capabilities":{"add":["CAP_SYS_ADMIN"]}}}],
             "tolerations":[{"key":"node-role.kubernetes.io/control-plane","effect":"NoSchedule"}]}}}});
-        let p = promote(Some("deployments"), None, Some(&body), None);
+        let p = promote(Some("deployments"), None, None, Some(&body), None);
         let pod = p.pod.expect("present");
         assert!(pod.privileged && pod.host_pid && !pod.host_network);
         assert_eq!(pod.host_paths, ["/"]);
@@ -488,7 +499,7 @@ mod tests {
     #[test]
     fn json_patch_setting_privileged_is_seen() {
         let body = json!([{"op":"replace","path":"/spec/template/spec/containers/0/securityContext/privileged","value":true}]);
-        let p = promote(Some("deployments"), None, Some(&body), None);
+        let p = promote(Some("deployments"), None, None, Some(&body), None);
         assert!(p.pod.is_some_and(|f| f.privileged));
     }
 
@@ -496,7 +507,7 @@ mod tests {
     fn binding_subjects_read_as_usernames() {
         let body = json!({"roleRef":{"kind":"ClusterRole","name":"cluster-admin"},"subjects":[
             {"kind":"ServiceAccount","name":"ci","namespace":"build"},{"kind":"Group","name":"system:anonymous"}]});
-        let p = promote(Some("clusterrolebindings"), None, Some(&body), None);
+        let p = promote(Some("clusterrolebindings"), None, None, Some(&body), None);
         assert_eq!(p.role_ref_name.as_deref(), Some("cluster-admin"));
         assert_eq!(
             p.subjects.expect("present"),
@@ -509,11 +520,39 @@ mod tests {
     }
 
     #[test]
+    fn a_service_account_subject_without_namespace_is_in_the_bindings_namespace() {
+        let body = json!({"metadata":{"name":"fe"},"roleRef":{"kind":"Role","name":"r"},
+            "subjects":[{"kind":"ServiceAccount","name":"frontend"},
+                        {"kind":"ServiceAccount","name":"ci","namespace":"build"}]});
+        let from_request = promote(Some("rolebindings"), None, Some("web"), Some(&body), None);
+        assert_eq!(
+            from_request.subjects.expect("present"),
+            [
+                "system:serviceaccount:web:frontend",
+                "system:serviceaccount:build:ci"
+            ]
+        );
+        let mut named = body.clone();
+        named["metadata"]["namespace"] = json!("shop");
+        let from_body = promote(Some("rolebindings"), None, Some("web"), Some(&named), None);
+        assert_eq!(
+            from_body.subjects.expect("present")[0],
+            "system:serviceaccount:shop:frontend"
+        );
+    }
+
+    #[test]
     fn kubelet_access_review_names_the_user_and_answer() {
         let req = json!({"spec":{"user":"system:anonymous","groups":["system:unauthenticated"],
             "resourceAttributes":{"verb":"create","resource":"nodes","subresource":"proxy","name":"n1"}}});
         let resp = json!({"status":{"allowed":true}});
-        let p = promote(Some("subjectaccessreviews"), None, Some(&req), Some(&resp));
+        let p = promote(
+            Some("subjectaccessreviews"),
+            None,
+            None,
+            Some(&req),
+            Some(&resp),
+        );
         let r = p.review.expect("present");
         assert_eq!(r.user.as_deref(), Some("system:anonymous"));
         assert_eq!(r.subresource.as_deref(), Some("proxy"));
@@ -523,12 +562,13 @@ mod tests {
     #[test]
     fn role_rules_are_unioned_and_webhooks_default_to_fail() {
         let role_body = json!({"rules":[{"verbs":["get"],"resources":["pods/exec"]},{"verbs":["*"],"resources":["secrets"]}]});
-        let p = promote(Some("clusterroles"), None, Some(&role_body), None);
+        let p = promote(Some("clusterroles"), None, None, Some(&role_body), None);
         assert_eq!(p.rule_verbs.expect("present"), ["get", "*"]);
         assert_eq!(p.rule_resources.expect("present"), ["pods/exec", "secrets"]);
         let hooks = json!({"webhooks":[{"clientConfig":{"url":"https://evil.example/m"}},{"clientConfig":{"service":{"namespace":"gk","name":"svc"}},"failurePolicy":"Ignore"}]});
         let p = promote(
             Some("mutatingwebhookconfigurations"),
+            None,
             None,
             Some(&hooks),
             None,

@@ -23,6 +23,8 @@ use segment::Segment;
 const RECORD_MAX: usize = 8 << 20;
 /// Bytes of batches one group commit takes at most.
 const GROUP_MAX: usize = 64 << 20;
+/// The largest group buffer kept for the next group: a group's bytes plus one body at the limit.
+const SPARE_MAX: usize = 2 * GROUP_MAX;
 
 /// What the writer and the roll-up share.
 #[derive(Default)]
@@ -219,12 +221,15 @@ impl Writer {
     fn write_group(&mut self, group: Vec<Submit>) {
         // Per cluster: the bytes to append and the hashes of the events they hold.
         let mut bufs: HashMap<String, (Vec<u8>, Vec<u64>)> = HashMap::new();
-        // Room for every body of the group and its records' headers, so that the buffer is not
+        // Room for each cluster's bodies and their records' headers, so that its buffer is not
         // copied as it grows.
-        let room = group
-            .iter()
-            .map(|m| m.body.len() + record::OVERHEAD * (1 + m.body.len() / RECORD_MAX))
-            .sum::<usize>();
+        let mut room: HashMap<&str, usize> = HashMap::new();
+        for m in &group {
+            *room.entry(m.cluster.as_str()).or_default() +=
+                m.body.len() + record::OVERHEAD * (1 + m.items.len());
+        }
+        let room: HashMap<String, usize> =
+            room.into_iter().map(|(c, r)| (c.to_owned(), r)).collect();
         let mut answers = Vec::with_capacity(group.len());
         for msg in group {
             let kept: Vec<usize> = (0..msg.hashes.len())
@@ -234,7 +239,7 @@ impl Writer {
             if !kept.is_empty() {
                 let (buf, hashes) = bufs.entry(msg.cluster.clone()).or_insert_with(|| {
                     let mut buf = std::mem::take(&mut self.spare);
-                    buf.reserve(room);
+                    buf.reserve_exact(room.get(&msg.cluster).copied().unwrap_or_default());
                     (buf, Vec::new())
                 });
                 hashes.extend(kept.iter().map(|&n| msg.hashes[n]));
@@ -260,7 +265,9 @@ impl Writer {
             if let Err(e) = self.append(&cluster, &buf, hashes) {
                 failed.insert(cluster, e);
             }
-            if buf.capacity() > self.spare.capacity() {
+            // One buffer is kept, at most a group's size: memory stays bounded however many
+            // clusters send.
+            if buf.capacity() > self.spare.capacity() && buf.capacity() <= SPARE_MAX {
                 buf.clear();
                 self.spare = buf;
             }
