@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{kubetrail, stdout_of};
+use common::{finding_ids, kubetrail, stdout_of};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -161,16 +161,7 @@ fn an_encrypted_lake_reads_back_the_same_rows_and_findings_with_its_key() {
         if let Some(k) = key {
             cmd.env("KUBETRAIL_ENCRYPTION_KEY_FILE", k);
         }
-        let out = ok(cmd.output().expect("run detect"));
-        let mut ids: Vec<String> = out
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).expect("finding");
-                format!("{} {}", v["rule_id"], v["audit_ids"])
-            })
-            .collect();
-        ids.sort();
-        ids
+        finding_ids(&ok(cmd.output().expect("run detect")))
     };
     let findings = detect(&plain, None);
     assert!(findings.len() > 5, "the generated attacks give findings");

@@ -98,14 +98,7 @@ fn detect_under(lake: &std::path::Path, limit: &str) -> (Option<i32>, Vec<String
         .args(["--memory-limit", limit])
         .output()
         .expect("run kubetrail");
-    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let f: serde_json::Value = serde_json::from_str(l).expect("finding");
-            format!("{} {}", f["rule_id"], f["audit_ids"])
-        })
-        .collect();
-    ids.sort();
+    let ids = finding_ids(&String::from_utf8_lossy(&out.stdout));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code(), ids, stderr)
 }

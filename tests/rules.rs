@@ -78,7 +78,10 @@ fn rules_test_no_builtin_tests_an_edited_copy_of_a_pack_rule_alone() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pod-privileged"), "{err}");
+    assert!(
+        err.contains("rule pod-privileged is defined twice"),
+        "{err}"
+    );
     // Alone, it is the only rule tested.
     let stdout = stdout_of(
         kubetrail()

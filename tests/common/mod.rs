@@ -43,6 +43,20 @@ pub fn stdout_of(cmd: &mut Command) -> String {
     stdout
 }
 
+/// What two detect runs must agree on: each finding of `detect --format jsonl` output as
+/// "rule_id [audit IDs]", sorted.
+pub fn finding_ids(jsonl: &str) -> Vec<String> {
+    let mut ids: Vec<String> = jsonl
+        .lines()
+        .map(|l| {
+            let f: Value = serde_json::from_str(l).expect("a finding per line");
+            format!("{} {}", f["rule_id"], f["audit_ids"])
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Ingest `inputs` into `lake` and return the JSON summary.
 pub fn ingest(lake: &Path, inputs: &[&Path], extra: &[&str]) -> Value {
     let out = stdout_of(

@@ -223,13 +223,11 @@ impl Writer {
         let mut bufs: HashMap<String, (Vec<u8>, Vec<u64>)> = HashMap::new();
         // Room for each cluster's bodies and their records' headers, so that its buffer is not
         // copied as it grows.
-        let mut room: HashMap<&str, usize> = HashMap::new();
+        let mut room: HashMap<String, usize> = HashMap::new();
         for m in &group {
-            *room.entry(m.cluster.as_str()).or_default() +=
+            *room.entry(m.cluster.clone()).or_default() +=
                 m.body.len() + record::OVERHEAD * (1 + m.items.len());
         }
-        let room: HashMap<String, usize> =
-            room.into_iter().map(|(c, r)| (c.to_owned(), r)).collect();
         let mut answers = Vec::with_capacity(group.len());
         for msg in group {
             let kept: Vec<usize> = (0..msg.hashes.len())
