@@ -4,6 +4,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 
 use crate::error::{QueryError, Result};
 
@@ -32,6 +33,32 @@ pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
             remote.collect(ctx, physical).await.map_err(explain)
         }
     }
+}
+
+/// Run `sql`, handing each result batch to `each` as it comes and dropping it after: a caller
+/// that keeps a little of each row does not hold every batch (nor, for text read as string
+/// views, every Parquet page the batches point into).
+pub async fn for_each_batch(
+    ctx: &SessionContext,
+    sql: &str,
+    mut each: impl FnMut(&RecordBatch),
+) -> Result<()> {
+    let frame = plan(ctx, sql).await?;
+    match crate::engine::remote(ctx) {
+        None => {
+            let mut stream = frame.execute_stream().await.map_err(explain)?;
+            while let Some(batch) = stream.next().await {
+                each(&batch.map_err(explain)?);
+            }
+        }
+        Some(remote) => {
+            let physical = frame.create_physical_plan().await.map_err(explain)?;
+            for batch in remote.collect(ctx, physical).await.map_err(explain)? {
+                each(&batch);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Turn DataFusion's errors into the ones a person reading the shell can act on.

@@ -30,10 +30,14 @@ fn quote(s: &str) -> String {
 
 /// Fill `name` (from `metadata.name`) or [`GENERATE_NAME`] into evidence rows of create
 /// requests whose `objectRef` had no name, reading their bodies from `events_window`.
-pub async fn fill(ctx: &SessionContext, rows: &mut [Evidence]) -> Result<()> {
+pub async fn fill<'a>(
+    ctx: &SessionContext,
+    rows: impl IntoIterator<Item = &'a mut Evidence>,
+) -> Result<()> {
+    let mut rows: Vec<&mut Evidence> = rows.into_iter().collect();
     let mut ids: Vec<String> = rows
         .iter()
-        .filter_map(nameless_create)
+        .filter_map(|r| nameless_create(r))
         .map(str::to_owned)
         .collect();
     if ids.is_empty() {

@@ -144,7 +144,10 @@ pub async fn run_rule(ctx: &SessionContext, rule: &Rule, window: &Window) -> Res
 
 /// Run one rule in `ctx`, whose window views are defined.
 async fn run_in_window(ctx: &SessionContext, rule: &Rule) -> Result<Vec<Finding>> {
-    let batches = query::run::collect(ctx, &rule.sql)
+    // rows are folded into findings as batches come, so a rule with many evidence rows holds
+    // its findings, not its rows
+    let mut grouping = finding::Grouping::default();
+    query::run::for_each_batch(ctx, &rule.sql, |batch| grouping.add_batch(batch))
         .await
         .map_err(|e| match e {
             query::QueryError::OutOfMemory(message) => RuleError::OutOfMemory {
@@ -156,11 +159,8 @@ async fn run_in_window(ctx: &SessionContext, rule: &Rule) -> Result<Vec<Finding>
                 message: e.to_string(),
             },
         })?;
-    let mut rows = finding::evidence(&batches);
-    drop(batches);
-    crate::body_name::fill(ctx, &mut rows).await?;
-    let findings = finding::group(rule, &rows);
-    drop(rows);
+    crate::body_name::fill(ctx, grouping.firsts_mut()).await?;
+    let findings = grouping.finish(rule);
     // what the rule's plan and rows held goes back to the system once the process holds half
     // the query pool (three quarters of --memory-limit, so 384 MiB by default): the next rule's
     // peak then adds to what the findings hold, not to every earlier rule's leftovers (below
