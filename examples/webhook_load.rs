@@ -91,11 +91,20 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .stderr(std::fs::File::create(work.join("serve.log"))?)
         .spawn()?;
     let tls = ClientTls::new(cert.pem().as_bytes(), "localhost", None)?;
-    let result = load(&args, addr, tls, Arc::new(templates));
+    let result = load(
+        &args,
+        addr,
+        tls,
+        Arc::new(templates),
+        &mut server,
+        &work.join("serve.log"),
+    );
     let stop = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
+    if server.try_wait()?.is_none() {
+        std::process::Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()?;
+    }
     let status = server.wait()?;
     println!(
         "shutdown (finish in-flight, roll the WAL up): {:.1} s, exit {status}",
@@ -117,15 +126,31 @@ fn load(
     addr: std::net::SocketAddr,
     tls: ClientTls,
     templates: Arc<Vec<(String, String)>>,
+    server: &mut std::process::Child,
+    log: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let token = Some("bench-token".to_string());
+    // a receiver that stopped (a flag it refused, an address in use) is reported, not waited for
+    let mut gone = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match server.try_wait()? {
+            Some(status) => Err(format!(
+                "kubetrail serve stopped before it was ready ({status}); {}:\n{}",
+                log.display(),
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+            .into()),
+            None => Ok(()),
+        }
+    };
     let mut probe = loop {
         if let Ok(c) = Client::connect(addr, Some(&tls), None) {
             break c;
         }
+        gone()?;
         std::thread::sleep(Duration::from_millis(50));
     };
     while probe.get("/readyz")?.status != 200 {
+        gone()?;
         std::thread::sleep(Duration::from_millis(50));
     }
     let started = Instant::now();

@@ -377,17 +377,18 @@ pub struct ServeArgs {
     pub wal: Option<PathBuf>,
     #[command(flatten)]
     pub redaction: RedactionKeyArgs,
-    /// Largest request body in bytes; larger ones get 413
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Largest request body (bytes, or e.g. 64MiB); larger ones get 413
+    #[arg(long, default_value = "64MiB", value_parser = parse_usize_size)]
     pub body_limit: usize,
-    /// Request body bytes held in memory at once; beyond it batches get 503 with Retry-After
-    #[arg(long, default_value_t = 512 << 20)]
+    /// Request body bytes held in memory at once (e.g. 512MiB); beyond it batches get 503 with
+    /// Retry-After
+    #[arg(long, default_value = "512MiB", value_parser = parse_usize_size)]
     pub memory_limit: usize,
-    /// WAL bytes not yet in the lake beyond which batches get 429 with Retry-After
-    #[arg(long, default_value_t = 2 << 30)]
+    /// WAL bytes not yet in the lake (e.g. 2GiB) beyond which batches get 429 with Retry-After
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
     pub wal_limit: u64,
-    /// Seal a WAL segment and roll it into the lake at this many bytes ...
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Seal a WAL segment and roll it into the lake at this size (e.g. 64MiB) ...
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
     pub roll_bytes: u64,
     /// ... or after this many seconds
     #[arg(long, default_value_t = 30.0)]
@@ -445,13 +446,19 @@ pub struct CompactArgs {
     pub quiet: bool,
 }
 
-/// `--target-size`: a size as `--memory-limit` takes it, at least one byte.
+/// A size as `--memory-limit` takes it (`512MiB`, `1GiB`, or bytes), at least one byte.
 fn parse_size(s: &str) -> Result<u64, String> {
     match query::memory::parse_bytes(s) {
-        Ok(0) => Err("a target size of 0 bytes makes no files".into()),
+        Ok(0) => Err("a size of 0 bytes leaves no room".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// [`parse_size`] for sizes held in memory.
+fn parse_usize_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    usize::try_from(n).map_err(|_| format!("{s} is more than this machine can address"))
 }
 
 #[derive(Debug, Args)]

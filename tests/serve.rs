@@ -426,7 +426,7 @@ fn wrong_credentials_malformed_and_oversized_bodies_are_refused_and_nothing_of_t
         dir.path(),
         &pki,
         port,
-        &["--body-limit", "2000000", "--tokens", &tokens],
+        &["--body-limit", "2MiB", "--tokens", &tokens],
     );
     let tls = ClientTls::new(&pki.ca, "localhost", None).expect("client TLS");
     let lake = dir.path().join("lake");
@@ -453,8 +453,10 @@ fn wrong_credentials_malformed_and_oversized_bodies_are_refused_and_nothing_of_t
     let r = right.post("/events", bad.as_bytes()).expect("post");
     assert_eq!(r.status, 400);
     assert!(r.body.contains("not JSON"), "{}", r.body);
-    // Oversized: 413.
-    let r = right.post("/events", &vec![b' '; 2_000_001]).expect("post");
+    // Oversized (over 2 MiB): 413.
+    let r = right
+        .post("/events", &vec![b' '; (2 << 20) + 1])
+        .expect("post");
     assert_eq!(r.status, 413);
     // A client certificate signed by --client-ca needs no token; a token bound to a cluster
     // names it.
