@@ -13,6 +13,7 @@ use crate::allowlist::Allowlist;
 use crate::error::{Result, RuleError};
 use crate::finding::{self, Finding};
 use crate::rule::{Level, Rule, Severity};
+use query::lake::TextColumns;
 use query::session::{self, Scope, Window};
 
 /// Version of the detect report JSON.
@@ -312,6 +313,41 @@ where
     results
 }
 
+/// The session rules run in: the lake read with `text` as given, the remote engine if any, the
+/// threat-intel function.
+async fn rules_session(
+    opts: &DetectOptions,
+    scope: &Scope,
+    text: TextColumns,
+) -> Result<SessionContext> {
+    let ctx = session::open_reading(
+        &opts.lake,
+        scope,
+        opts.memory,
+        opts.column_key.as_ref(),
+        text,
+    )
+    .await?;
+    query::engine::attach(&ctx, &opts.engine);
+    ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
+    Ok(ctx)
+}
+
+fn is_out_of_memory(result: &Result<Vec<Finding>>) -> bool {
+    matches!(result, Err(RuleError::OutOfMemory { .. }))
+}
+
+/// `KUBETRAIL_FAULT=oom-with-views:RULE_ID` (debug builds only): the rule runs out of memory
+/// whenever it reads text as string views, for the test of the retry with text copied.
+fn fault_oom_with_views(rule_id: &str) -> bool {
+    #[cfg(debug_assertions)]
+    if let Ok(spec) = std::env::var("KUBETRAIL_FAULT") {
+        return spec.strip_prefix("oom-with-views:") == Some(rule_id);
+    }
+    let _ = rule_id;
+    false
+}
+
 /// Run `rules` over the lake. `progress(done, total, rule_id)` is called as rules finish.
 pub async fn detect<'a>(
     opts: &DetectOptions,
@@ -325,16 +361,8 @@ pub async fn detect<'a>(
     };
     // text as string views where the limit leaves room: decoding without a copy of every
     // row's text
-    let ctx = session::open_reading(
-        &opts.lake,
-        &scope,
-        opts.memory,
-        opts.column_key.as_ref(),
-        query::lake::TextColumns::for_rules(opts.memory),
-    )
-    .await?;
-    query::engine::attach(&ctx, &opts.engine);
-    ctx.register_udf(query::ioc::udf(opts.iocs.clone()));
+    let text = TextColumns::for_rules(opts.memory);
+    let ctx = rules_session(opts, &scope, text).await?;
     let (lake, lake_min, _lake_max) = lake_info(&ctx, opts).await?;
 
     // No warm-up: every rule analyses the window from its first event. Baseline rules compare
@@ -362,17 +390,40 @@ pub async fn detect<'a>(
     // that sharing the memory limit changes no finding
     let done = std::sync::atomic::AtomicUsize::new(0);
     let ctx_ref = &ctx;
-    let results = run_each(
+    let mut results = run_each(
         rules,
         opts.jobs,
-        |rule: &'a Rule| run_in_window(ctx_ref, rule),
-        |result| matches!(result, Err(RuleError::OutOfMemory { .. })),
+        |rule: &'a Rule| async move {
+            if text == TextColumns::Views && fault_oom_with_views(&rule.id) {
+                return Err(RuleError::OutOfMemory {
+                    rule: rule.id.clone(),
+                    message: "fault injected by KUBETRAIL_FAULT".into(),
+                });
+            }
+            run_in_window(ctx_ref, rule).await
+        },
+        is_out_of_memory,
         |rule| {
             let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(finished, rules.len(), &rule.id);
         },
     )
     .await;
+    // A rule that ran out of memory reading text as string views, alone too, runs once more
+    // with text copied: DataFusion counts a batch of views as every page its views point into
+    // (a sort of a few thousand filtered rows of 30M events asked for 74 MB per batch, by turns),
+    // where copied text counts as what it is. So a limit that the rule fits changes no finding.
+    if text == TextColumns::Views && results.iter().any(|(r, _)| is_out_of_memory(r)) {
+        let copied = rules_session(opts, &scope, TextColumns::Copied).await?;
+        session::register_window(&copied, &plain).await?;
+        for (rule, (result, took)) in rules.iter().zip(results.iter_mut()) {
+            if is_out_of_memory(result) {
+                let started = std::time::Instant::now();
+                *result = run_in_window(&copied, rule).await;
+                *took += started.elapsed();
+            }
+        }
+    }
     for (rule, (result, took)) in rules.iter().zip(results) {
         if let Some(c) = coverage_of(rule, &seen) {
             coverage.push(c);
