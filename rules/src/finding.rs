@@ -203,16 +203,18 @@ impl FirstAt {
 
 impl Group {
     fn new(row: Evidence) -> Self {
-        let mut g = Group {
+        let ids = row
+            .id()
+            .map(|id| (id.to_owned(), FirstAt::of(&row)))
+            .into_iter()
+            .collect();
+        Group {
             last_ts: row.ts.clone(),
             detail: row.detail.is_some().then(|| row.clone()),
             severity: row.severity.as_deref().and_then(Severity::parse),
-            ids: HashMap::new(),
-            first: Evidence::default(),
-        };
-        g.note_id(&row);
-        g.first = row;
-        g
+            ids,
+            first: row,
+        }
     }
 
     fn add(&mut self, row: Evidence) {
