@@ -149,8 +149,15 @@ fn load(
         gone()?;
         std::thread::sleep(Duration::from_millis(50));
     };
-    while probe.get("/readyz")?.status != 200 {
-        gone()?;
+    loop {
+        match probe.get("/readyz") {
+            Ok(r) if r.status == 200 => break,
+            Ok(_) => gone()?,
+            Err(e) => {
+                gone()?;
+                return Err(e);
+            }
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let started = Instant::now();

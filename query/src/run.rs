@@ -37,7 +37,7 @@ pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
 
 /// Run `sql`, handing each result batch to `each` as it comes and dropping it after: a caller
 /// that keeps a little of each row does not hold every batch (nor, for text read as string
-/// views, every Parquet page the batches point into).
+/// views, every Parquet page the batches point into). A remote engine's result arrives whole.
 pub async fn for_each_batch(
     ctx: &SessionContext,
     sql: &str,

@@ -48,6 +48,8 @@ pub const SUMMARY_TABLE: &str = "events_summary";
 
 /// Name under which the lake's files are registered; `events` is a view over it.
 pub const LAKE_TABLE: &str = "lake_events";
+/// The view over [`LAKE_TABLE`] that analysts and rules read.
+const EVENTS_VIEW: &str = "events";
 
 /// `CREATE VIEW events`: every column of [`LAKE_TABLE`] in schema order, the columns older files
 /// lack filled from the others (so `actor_kind` is never null, whichever schema wrote a row), and
@@ -69,7 +71,7 @@ fn events_view_sql(scope: &Scope, sealed: bool) -> String {
         })
         .collect();
     let mut sql = format!(
-        "CREATE VIEW events AS SELECT {} FROM {LAKE_TABLE}",
+        "CREATE VIEW {EVENTS_VIEW} AS SELECT {} FROM {LAKE_TABLE}",
         columns.join(", ")
     );
     if let Some(pred) = scope.predicate() {
@@ -287,6 +289,32 @@ fn encryption<'k>(
         }
         (None, _) => Encryption::None,
     })
+}
+
+/// From now on read `lake`'s text columns in `ctx` (opened by [`open_reading`]) as `text`: its
+/// tables and the `events` view are registered again over the same committed files (the
+/// session's store lists the files it listed when it opened, so no later commit comes in). The
+/// window views must be registered again after it ([`register_window`]).
+pub async fn read_text_as(
+    ctx: &SessionContext,
+    lake: &Path,
+    scope: &Scope,
+    column_key: Option<&ColumnKey>,
+    text: TextColumns,
+) -> Result<()> {
+    let remote = match store::is_remote(lake) {
+        true => Some(store::RemoteLake::open(&lake.to_string_lossy())?),
+        false => None,
+    };
+    let (root, marker) = match &remote {
+        Some(remote) => (LakeRoot::Remote(remote), remote.marker().await?),
+        None => (LakeRoot::Local(lake), Marker::load(lake)?),
+    };
+    let encryption = encryption(ctx, lake, marker, column_key)?;
+    for name in [EVENTS_VIEW, LAKE_TABLE, SUMMARY_TABLE] {
+        ctx.deregister_table(name)?;
+    }
+    register_tables(ctx, root, encryption, scope, text).await
 }
 
 /// `lake_events`, `events_summary` and the `events` view over the lake at `root`.

@@ -413,14 +413,21 @@ pub async fn detect<'a>(
     // with text copied: DataFusion counts a batch of views as every page its views point into
     // (a sort of a few thousand filtered rows of 30M events asked for 74 MB per batch, by turns),
     // where copied text counts as what it is. So a limit that the rule fits changes no finding.
-    if text == TextColumns::Views && results.iter().any(|(r, _)| is_out_of_memory(r)) {
-        let copied = rules_session(opts, &scope, TextColumns::Copied).await?;
-        session::register_window(&copied, &plain).await?;
-        for (rule, (result, took)) in rules.iter().zip(results.iter_mut()) {
-            if is_out_of_memory(result) {
-                let started = std::time::Instant::now();
-                *result = run_in_window(&copied, rule).await;
-                *took += started.elapsed();
+    // The same session, so the same committed files; if it cannot switch, the failures stand.
+    let local = query::engine::remote(&ctx).is_none();
+    if text == TextColumns::Views && local && results.iter().any(|(r, _)| is_out_of_memory(r)) {
+        let copied = async {
+            let key = opts.column_key.as_ref();
+            session::read_text_as(&ctx, &opts.lake, &scope, key, TextColumns::Copied).await?;
+            session::register_window(&ctx, &plain).await
+        };
+        if copied.await.is_ok() {
+            for (rule, (result, took)) in rules.iter().zip(results.iter_mut()) {
+                if is_out_of_memory(result) {
+                    let started = std::time::Instant::now();
+                    *result = run_in_window(&ctx, rule).await;
+                    *took += started.elapsed();
+                }
             }
         }
     }
